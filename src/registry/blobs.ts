@@ -1,0 +1,97 @@
+/**
+ * Blobs: content-addressed data shared by all repositories (`blobs/…/data`), made visible
+ * to one repository by a link (`<name>/_layers/…/link`). Deleting through the API removes
+ * only the link; garbage collection removes data.
+ */
+import type { Readable } from 'node:stream';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+import { fail } from './errors.js';
+
+export interface BlobDescriptor {
+  digest: string;
+  size: number;
+}
+
+export class BlobStore {
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Size of the global blob, or null when it does not exist. */
+  async statGlobal(digest: string): Promise<BlobDescriptor | null> {
+    try {
+      const info = await this.driver.stat(pathFor({ kind: 'blobData', digest }));
+      if (info.isDir) return null;
+      return { digest, size: info.size };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Whether `name` links to `digest` (a layer or config pushed to or mounted into it). */
+  async isLinked(name: string, digest: string): Promise<boolean> {
+    return readLink(this.driver, pathFor({ kind: 'layerLink', name, digest })).then((d) => d === digest);
+  }
+
+  /** The blob as seen from repository `name`, or null. */
+  async stat(name: string, digest: string): Promise<BlobDescriptor | null> {
+    const [linked, desc] = await Promise.all([this.isLinked(name, digest), this.statGlobal(digest)]);
+    return linked ? desc : null;
+  }
+
+  async statOrFail(name: string, digest: string): Promise<BlobDescriptor> {
+    return (await this.stat(name, digest)) ?? fail('BLOB_UNKNOWN', undefined, { digest });
+  }
+
+  async open(digest: string, offset: number, length: number): Promise<Readable> {
+    return this.driver.reader(pathFor({ kind: 'blobData', digest }), offset, length);
+  }
+
+  async redirectURL(method: string, digest: string): Promise<string | null> {
+    return this.driver.redirectURL(method, pathFor({ kind: 'blobData', digest }));
+  }
+
+  async link(name: string, digest: string): Promise<void> {
+    await this.driver.putContent(pathFor({ kind: 'layerLink', name, digest }), Buffer.from(digest));
+  }
+
+  /** Remove the repository's link. Fails with BLOB_UNKNOWN when it is not linked. */
+  async unlink(name: string, digest: string): Promise<void> {
+    if (!(await this.isLinked(name, digest))) fail('BLOB_UNKNOWN', undefined, { digest });
+    try {
+      await this.driver.delete(pathFor({ kind: 'layerLink', name, digest }));
+    } catch (err) {
+      if (isNotFound(err)) fail('BLOB_UNKNOWN', undefined, { digest });
+      throw err;
+    }
+  }
+
+  /** Cross-repository mount: link `digest` into `name` when `from` has it. */
+  async mount(name: string, from: string, digest: string): Promise<BlobDescriptor | null> {
+    const desc = await this.stat(from, digest);
+    if (!desc) return null;
+    await this.link(name, digest);
+    return desc;
+  }
+
+  /** Store small content (a manifest) as a global blob, atomically. */
+  async putGlobal(digest: string, content: Buffer): Promise<void> {
+    const existing = await this.statGlobal(digest);
+    if (existing && existing.size === content.length) return;
+    await this.driver.putContent(pathFor({ kind: 'blobData', digest }), content);
+  }
+
+  async getGlobal(digest: string): Promise<Buffer> {
+    return this.driver.getContent(pathFor({ kind: 'blobData', digest }));
+  }
+}
+
+/** A link file's digest, or null when the link is missing. */
+export async function readLink(driver: StorageDriver, path: string): Promise<string | null> {
+  try {
+    return (await driver.getContent(path)).toString('utf8').trim();
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The registry service: the spec's rules over a storage driver. The server layer calls
+ * only this; nothing here knows about HTTP.
+ */
+import type { StorageDriver } from '../storage/driver.js';
+import { BlobStore } from './blobs.js';
+import { listRepositories } from './catalog.js';
+import { fail } from './errors.js';
+import { ManifestStore, type ManifestPolicy } from './manifests.js';
+import { ReferrersIndex } from './referrers.js';
+import { TagStore } from './tags.js';
+import { UploadStore } from './uploads.js';
+
+export interface RegistryOptions {
+  deleteEnabled: boolean;
+  manifestPolicy?: ManifestPolicy;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** The last item returned when more follow (for the `Link` header), else null. */
+  next: string | null;
+}
+
+export class Registry {
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly tags: TagStore;
+  readonly manifests: ManifestStore;
+
+  constructor(
+    readonly driver: StorageDriver,
+    readonly options: RegistryOptions,
+  ) {
+    this.blobs = new BlobStore(driver);
+    this.uploads = new UploadStore(driver, this.blobs);
+    this.tags = new TagStore(driver);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), options.manifestPolicy);
+  }
+
+  requireDeleteEnabled(): void {
+    if (!this.options.deleteEnabled) fail('UNSUPPORTED', 'deletes are disabled: set storage.delete.enabled to true', undefined, 405);
+  }
+
+  async listTags(name: string, n: number | undefined, last: string | undefined): Promise<Page<string>> {
+    const tags = await this.tags.list(name);
+    if (tags === null) fail('NAME_UNKNOWN', 'repository name not known to registry', { name });
+    return paginate(tags, n, last);
+  }
+
+  async catalog(n: number | undefined, last: string | undefined): Promise<Page<string>> {
+    return paginate(await listRepositories(this.driver), n, last);
+  }
+}
+
+/** Items strictly after `last`, at most `n` of them. */
+export function paginate(sorted: string[], n: number | undefined, last: string | undefined): Page<string> {
+  let start = 0;
+  if (last !== undefined && last !== '') {
+    start = sorted.findIndex((t) => t > last);
+    if (start < 0) start = sorted.length;
+  }
+  const rest = sorted.slice(start);
+  if (n === undefined || rest.length <= n) return { items: rest, next: null };
+  const items = rest.slice(0, n);
+  return { items, next: items.length > 0 ? items[items.length - 1]! : null };
+}

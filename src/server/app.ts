@@ -1,0 +1,131 @@
+/**
+ * The HTTP front: one Node `http` server, one route table, one error writer. Request
+ * lifecycle: match route → check method → check name → handler → (errors) sendError → access log.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { RegistryError } from '../registry/errors.js';
+import { checkName } from '../registry/names.js';
+import type { Registry } from '../registry/registry.js';
+import type { RequestContext, ServerOptions } from './context.js';
+import { deleteBlob, getBlob } from './handlers/blobs.js';
+import { catalog, listReferrers, listTags } from './handlers/listings.js';
+import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
+import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './handlers/uploads.js';
+import { accessLogLine } from './access-log.js';
+import { API_VERSION_HEADER, sendError, sendJSON, sendNotFoundPage } from './respond.js';
+import { matchRoute, type RouteName } from './routes.js';
+
+type Handler = (ctx: RequestContext) => Promise<void>;
+
+const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
+  base: { GET: base, HEAD: base },
+  catalog: { GET: catalog, HEAD: catalog },
+  tags: { GET: listTags, HEAD: listTags },
+  blob: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob },
+  uploadStart: { POST: startUpload },
+  upload: { GET: uploadStatus, HEAD: uploadStatus, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload },
+  manifest: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  referrers: { GET: listReferrers, HEAD: listReferrers },
+};
+
+async function base(ctx: RequestContext): Promise<void> {
+  sendJSON(ctx.res, 200, {});
+}
+
+export interface AppDeps {
+  registry: Registry;
+  log: Logger;
+  options: ServerOptions;
+  accessLog: boolean;
+}
+
+export interface RunningServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { options } = deps;
+  const prefix = options.prefix.replace(/\/$/, '');
+  const extraHeaders = Object.entries(options.headers);
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    res.setHeader(API_VERSION_HEADER, 'registry/2.0');
+    for (const [k, v] of extraHeaders) res.setHeader(k, v);
+    if (deps.accessLog) res.once('finish', () => deps.log.info(accessLogLine(req, res, started)));
+    handle(deps, req, res, prefix).catch((err) => {
+      if (!(err instanceof RegistryError)) logFailure(deps.log, req, err);
+      sendError(req, res, err);
+    });
+  };
+}
+
+function logFailure(log: Logger, req: IncomingMessage, err: unknown): void {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  // A client that went away mid-body is routine, not a server fault.
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error)?.message === 'aborted') {
+    log.debug({ method: req.method, url: req.url, err: String(err) }, 'client disconnected');
+    return;
+  }
+  log.error({ method: req.method, url: req.url, err }, 'request failed');
+}
+
+async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, prefix: string): Promise<void> {
+  const rawUrl = req.url ?? '/';
+  const q = rawUrl.indexOf('?');
+  let path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  if (prefix) {
+    if (!path.startsWith(`${prefix}/`)) return sendNotFoundPage(res);
+    path = path.slice(prefix.length);
+  }
+  const match = matchRoute(path);
+  if (!match) return sendNotFoundPage(res);
+  const handler = HANDLERS[match.route][req.method ?? ''];
+  if (!handler) {
+    res.setHeader('Allow', match.allowed.join(', '));
+    throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on this route`, undefined, 405);
+  }
+  const name = match.name ?? '';
+  if (match.name !== undefined) checkName(name);
+  const ctx: RequestContext = {
+    req,
+    res,
+    registry: deps.registry,
+    log: deps.log,
+    options: deps.options,
+    query: new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)),
+    name,
+    reference: match.reference ?? '',
+  };
+  await handler(ctx);
+}
+
+/** Listen on `addr` ("host:port", ":port"); resolves once bound. */
+export async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  addr: string,
+): Promise<RunningServer> {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  const i = addr.lastIndexOf(':');
+  const host = i <= 0 ? undefined : addr.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(addr.slice(i + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

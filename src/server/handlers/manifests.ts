@@ -1,0 +1,43 @@
+/** end-3 (GET/HEAD manifest), end-7 (PUT), end-9 (DELETE by digest or tag). */
+import { MAX_MANIFEST_BYTES } from '../../registry/manifest-format.js';
+import { isDigest } from '../../registry/names.js';
+import { readBounded } from '../body.js';
+import { urlFor, type RequestContext } from '../context.js';
+import { acceptedTypes, negotiate } from '../negotiate.js';
+import { sendEmpty } from '../respond.js';
+
+export async function getManifest(ctx: RequestContext): Promise<void> {
+  const { registry, res } = ctx;
+  let manifest = await registry.manifests.get(ctx.name, ctx.reference);
+  const choice = negotiate(manifest, !isDigest(ctx.reference), acceptedTypes(ctx.req));
+  if (choice.kind === 'child') manifest = await registry.manifests.get(ctx.name, choice.digest);
+  const etag = `"${manifest.digest}"`;
+  const headers = {
+    'Content-Type': manifest.mediaType,
+    'Docker-Content-Digest': manifest.digest,
+    ETag: etag,
+  };
+  if (ctx.req.headers['if-none-match'] === etag) {
+    sendEmpty(res, 304, headers);
+    return;
+  }
+  res.writeHead(200, { ...headers, 'Content-Length': manifest.content.length });
+  res.end(ctx.req.method === 'HEAD' ? undefined : manifest.content);
+}
+
+export async function putManifest(ctx: RequestContext): Promise<void> {
+  const content = await readBounded(ctx.req, MAX_MANIFEST_BYTES, 'MANIFEST_INVALID', 'manifest');
+  const result = await ctx.registry.manifests.put(ctx.name, ctx.reference, content, ctx.req.headers['content-type']);
+  const headers: Record<string, string> = {
+    Location: urlFor(ctx, `/v2/${ctx.name}/manifests/${result.digest}`),
+    'Docker-Content-Digest': result.digest,
+  };
+  if (result.subject) headers['OCI-Subject'] = result.subject;
+  sendEmpty(ctx.res, 201, headers);
+}
+
+export async function deleteManifest(ctx: RequestContext): Promise<void> {
+  ctx.registry.requireDeleteEnabled();
+  await ctx.registry.manifests.delete(ctx.name, ctx.reference);
+  sendEmpty(ctx.res, 202);
+}

@@ -1,0 +1,43 @@
+/** The only code that writes the `{"errors":[…]}` envelope, and small response helpers. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERROR_CODES, RegistryError } from '../registry/errors.js';
+
+export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
+
+export function sendJSON(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': headers['Content-Type'] ?? 'application/json',
+    'Content-Length': payload.length,
+  });
+  res.end(payload);
+}
+
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string | number> = {}): void {
+  res.writeHead(status, { ...headers, 'Content-Length': 0 });
+  res.end();
+}
+
+/**
+ * Answer with a registry error; anything else becomes UNKNOWN/500 with no internals shown.
+ * When the response has begun, the connection is cut: a half-sent body must not look whole.
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = err instanceof RegistryError ? err : new RegistryError('UNKNOWN', ERROR_CODES.UNKNOWN.message);
+  const entry: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.detail !== undefined) entry.detail = e.detail;
+  sendJSON(res, e.status, { errors: [entry] }, extraHeaders);
+  // A request body we did not read would otherwise be parsed as the next request.
+  if (!req.complete) res.setHeader('Connection', 'close');
+}
+
+export function sendNotFoundPage(res: ServerResponse): void {
+  const body = Buffer.from('404 page not found\n');
+  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+  res.end(body);
+}
