@@ -1,4 +1,41 @@
+/** The `wharf` command line: serve, help, --version. */
+import { readFileSync } from 'node:fs';
+import { serve } from './serve.js';
+
+const USAGE = `Usage: wharf <command> [options]
+
+Commands:
+  serve [CONFIG]     serve the registry (CONFIG also from REGISTRY_CONFIGURATION_PATH;
+                     none: filesystem storage under ./data, listening on :5000)
+  help               show this help
+  --version, -v      print the version
+
+Wharf reads Distribution's configuration format (version: 0.1) and its
+REGISTRY_<SECTION>_<KEY> environment overrides.`;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  console.log('wharf', argv.join(' '));
-  return 0;
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 1 : 0;
+    case '--version':
+    case '-v':
+    case 'version':
+      console.log(`wharf ${version()}`);
+      return 0;
+    case 'serve':
+      return serve(rest);
+    default:
+      console.error(`wharf: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
 }

@@ -40,7 +40,7 @@ export class BlobStore {
   }
 
   async statOrFail(name: string, digest: string): Promise<BlobDescriptor> {
-    return (await this.stat(name, digest)) ?? fail('BLOB_UNKNOWN', undefined, { digest });
+    return (await this.stat(name, digest)) ?? fail('BLOB_UNKNOWN', undefined, digest);
   }
 
   async open(digest: string, offset: number, length: number): Promise<Readable> {
@@ -57,11 +57,11 @@ export class BlobStore {
 
   /** Remove the repository's link. Fails with BLOB_UNKNOWN when it is not linked. */
   async unlink(name: string, digest: string): Promise<void> {
-    if (!(await this.isLinked(name, digest))) fail('BLOB_UNKNOWN', undefined, { digest });
+    if (!(await this.isLinked(name, digest))) fail('BLOB_UNKNOWN', undefined, digest);
     try {
       await this.driver.delete(pathFor({ kind: 'layerLink', name, digest }));
     } catch (err) {
-      if (isNotFound(err)) fail('BLOB_UNKNOWN', undefined, { digest });
+      if (isNotFound(err)) fail('BLOB_UNKNOWN', undefined, digest);
       throw err;
     }
   }

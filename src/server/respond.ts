@@ -8,7 +8,7 @@ export function sendJSON(res: ServerResponse, status: number, body: unknown, hea
   const payload = Buffer.from(JSON.stringify(body));
   res.writeHead(status, {
     ...headers,
-    'Content-Type': headers['Content-Type'] ?? 'application/json',
+    'Content-Type': headers['Content-Type'] ?? 'application/json; charset=utf-8',
     'Content-Length': payload.length,
   });
   res.end(payload);
