@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
+import type { RegistryCache } from './cache.js';
 import { fail } from './errors.js';
 
 export interface BlobDescriptor {
@@ -14,13 +15,19 @@ export interface BlobDescriptor {
 }
 
 export class BlobStore {
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly cache: RegistryCache,
+  ) {}
 
   /** Size of the global blob, or null when it does not exist. */
   async statGlobal(digest: string): Promise<BlobDescriptor | null> {
+    const cached = this.cache.blobSizes?.get(digest);
+    if (cached !== undefined) return { digest, size: cached };
     try {
       const info = await this.driver.stat(pathFor({ kind: 'blobData', digest }));
       if (info.isDir) return null;
+      this.cache.blobSizes?.set(digest, info.size);
       return { digest, size: info.size };
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -30,7 +37,11 @@ export class BlobStore {
 
   /** Whether `name` links to `digest` (a layer or config pushed to or mounted into it). */
   async isLinked(name: string, digest: string): Promise<boolean> {
-    return readLink(this.driver, pathFor({ kind: 'layerLink', name, digest })).then((d) => d === digest);
+    const key = `layer:${name}@${digest}`;
+    if (this.cache.links?.get(key)) return true;
+    const linked = (await readLink(this.driver, pathFor({ kind: 'layerLink', name, digest }))) === digest;
+    if (linked) this.cache.links?.set(key, true);
+    return linked;
   }
 
   /** The blob as seen from repository `name`, or null. */
@@ -53,11 +64,13 @@ export class BlobStore {
 
   async link(name: string, digest: string): Promise<void> {
     await this.driver.putContent(pathFor({ kind: 'layerLink', name, digest }), Buffer.from(digest));
+    this.cache.links?.set(`layer:${name}@${digest}`, true);
   }
 
   /** Remove the repository's link. Fails with BLOB_UNKNOWN when it is not linked. */
   async unlink(name: string, digest: string): Promise<void> {
     if (!(await this.isLinked(name, digest))) fail('BLOB_UNKNOWN', undefined, digest);
+    this.cache.links?.delete(`layer:${name}@${digest}`);
     try {
       await this.driver.delete(pathFor({ kind: 'layerLink', name, digest }));
     } catch (err) {

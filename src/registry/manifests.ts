@@ -5,6 +5,7 @@
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { BlobStore, readLink } from './blobs.js';
+import type { RegistryCache } from './cache.js';
 import { digestOf } from './digest.js';
 import { fail } from './errors.js';
 import { MEDIA_TYPES, mediaTypeOf, parseManifest, type Descriptor, type ParsedManifest } from './manifest-format.js';
@@ -37,6 +38,7 @@ export class ManifestStore {
     private readonly blobs: BlobStore,
     private readonly tags: TagStore,
     private readonly referrers: ReferrersIndex,
+    private readonly cache: RegistryCache,
     private readonly policy: ManifestPolicy = { allowURLs: [], denyURLs: [] },
   ) {}
 
@@ -52,7 +54,11 @@ export class ManifestStore {
   }
 
   async exists(name: string, digest: string): Promise<boolean> {
-    return (await readLink(this.driver, pathFor({ kind: 'manifestRevisionLink', name, digest }))) === digest;
+    const key = `revision:${name}@${digest}`;
+    if (this.cache.links?.get(key)) return true;
+    const linked = (await readLink(this.driver, pathFor({ kind: 'manifestRevisionLink', name, digest }))) === digest;
+    if (linked) this.cache.links?.set(key, true);
+    return linked;
   }
 
   async get(name: string, reference: string): Promise<StoredManifest> {
@@ -62,12 +68,17 @@ export class ManifestStore {
   }
 
   async read(digest: string): Promise<StoredManifest> {
-    let content: Buffer;
-    try {
-      content = await this.blobs.getGlobal(digest);
-    } catch (err) {
-      if (isNotFound(err)) fail('MANIFEST_UNKNOWN', 'manifest unknown', { digest });
-      throw err;
+    let content = this.cache.manifests.get(digest);
+    if (!content) {
+      try {
+        content = await this.blobs.getGlobal(digest);
+      } catch (err) {
+        if (isNotFound(err)) fail('MANIFEST_UNKNOWN', 'manifest unknown', { digest });
+        throw err;
+      }
+      // Content is addressed by its digest: only bytes that hash right are kept and served.
+      if (digestOf(content, algorithmOf(digest)) !== digest) fail('MANIFEST_UNKNOWN', 'stored manifest is corrupt', { digest });
+      this.cache.manifests.set(digest, content);
     }
     let doc: Record<string, unknown>;
     try {
@@ -91,6 +102,7 @@ export class ManifestStore {
     // Order matters for crash safety: content, then the revision link, then the tag.
     await this.blobs.putGlobal(digest, content);
     await this.driver.putContent(pathFor({ kind: 'manifestRevisionLink', name, digest }), Buffer.from(digest));
+    this.cache.links?.set(`revision:${name}@${digest}`, true);
     if (parsed.subject) await this.referrers.add(name, parsed.subject.digest, digest);
     if (!byDigest) await this.tags.tag(name, reference, digest);
     return { digest, subject: parsed.subject?.digest };
@@ -107,6 +119,7 @@ export class ManifestStore {
     if (!(await this.exists(name, digest))) fail('MANIFEST_UNKNOWN', 'manifest unknown', { digest });
     const stored = await this.read(digest).catch(() => null);
     for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag).catch(() => undefined);
+    this.cache.links?.delete(`revision:${name}@${digest}`);
     try {
       await this.driver.delete(pathFor({ kind: 'manifestRevisionDir', name, digest }));
     } catch (err) {

@@ -4,6 +4,7 @@
  */
 import type { StorageDriver } from '../storage/driver.js';
 import { BlobStore } from './blobs.js';
+import { DEFAULT_CACHE_OPTIONS, RegistryCache, type CacheOptions } from './cache.js';
 import { listRepositories } from './catalog.js';
 import { fail } from './errors.js';
 import { ManifestStore, type ManifestPolicy } from './manifests.js';
@@ -14,6 +15,7 @@ import { UploadStore } from './uploads.js';
 export interface RegistryOptions {
   deleteEnabled: boolean;
   manifestPolicy?: ManifestPolicy;
+  cache?: CacheOptions;
 }
 
 export interface Page<T> {
@@ -32,10 +34,11 @@ export class Registry {
     readonly driver: StorageDriver,
     readonly options: RegistryOptions,
   ) {
-    this.blobs = new BlobStore(driver);
+    const cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS);
+    this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs);
     this.tags = new TagStore(driver);
-    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), options.manifestPolicy);
+    this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), cache, options.manifestPolicy);
   }
 
   requireDeleteEnabled(): void {

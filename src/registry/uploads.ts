@@ -37,8 +37,10 @@ export class UploadStore {
 
   async start(name: string): Promise<UploadStatus> {
     const id = randomUUID();
-    const startedAt = new Date();
-    await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name, id }), Buffer.from(startedAt.toISOString()));
+    const startedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    // RFC 3339 in whole seconds, as Distribution writes it, so either registry can read the other's uploads.
+    const stamp = startedAt.toISOString().replace('.000Z', 'Z');
+    await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name, id }), Buffer.from(stamp));
     return { id, size: 0, startedAt };
   }
 
