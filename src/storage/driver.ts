@@ -15,9 +15,19 @@ export interface FileInfo {
 }
 
 /**
- * An append-capable writer. Bytes become visible at `path` only after `commit()`;
- * until then a reader sees the previously committed content (or nothing).
- * A writer opened with append=true continues a previous, uncommitted or committed session.
+ * An append-capable writer, one session of writing to `path`.
+ *
+ * - `writer(path, false)` starts the file afresh; `writer(path, true)` continues what earlier
+ *   sessions wrote (closed or committed), and starts empty (size 0) when nothing was written yet.
+ *   Appending to a committed file is only required to work when that file is empty
+ *   (object stores cannot append to a finished object).
+ * - Only `commit()` guarantees the bytes are visible at `path`. Before it, what a reader of
+ *   `path` sees is backend-specific (filesystem writes in place; object stores show nothing),
+ *   so callers do not read a path that a writer is still filling.
+ * - `close()` ends the session and keeps what was written, so a later `writer(path, true)`
+ *   resumes it: this is how an upload survives a restart.
+ * - `write(chunk)` may keep a reference to `chunk` until `close()`/`commit()`: never reuse it.
+ * - After `close()`, `commit()` or `cancel()`, `write()` rejects. `commit()` then `close()` is fine.
  */
 export interface FileWriter {
   /** Bytes written so far, including those of earlier sessions when appending. */
@@ -26,33 +36,45 @@ export interface FileWriter {
   write(chunk: Buffer): Promise<void>;
   /** Flush and release resources; what was written stays appendable. */
   close(): Promise<void>;
-  /** Make the written bytes visible at `path`, atomically. */
+  /** Make the written bytes visible at `path`, atomically where the backend allows. */
   commit(): Promise<void>;
   /** Discard everything written under this path. */
   cancel(): Promise<void>;
 }
 
+/**
+ * Every method rejects (never throws synchronously) with InvalidPathError for a path that
+ * `checkPath` refuses. '/' names the root directory, which always exists: it is valid for
+ * `stat`, `list` and `walk` only. A "directory" is any path with something below it.
+ */
 export interface StorageDriver {
   readonly name: string;
-  /** The whole content of a small file. Throws PathNotFoundError. */
+  /** The whole content of a small file. Throws PathNotFoundError (also for a directory). */
   getContent(path: string): Promise<Buffer>;
   /** Replace the file's content atomically: readers see the old or the new bytes, never a mix. */
   putContent(path: string, content: Buffer): Promise<void>;
-  /** A stream of the file from `offset`, at most `length` bytes. Throws PathNotFoundError, InvalidOffsetError. */
+  /**
+   * A byte stream (not object mode) of the file from `offset`, at most `length` bytes (fewer
+   * when the file ends first). offset == size gives an empty stream; a negative offset or one
+   * beyond the end throws InvalidOffsetError. Throws PathNotFoundError (also for a directory).
+   */
   reader(path: string, offset?: number, length?: number): Promise<Readable>;
-  /** A writer for `path`; append=true resumes a previous session. */
+  /** A writer for `path`; append=true resumes a previous session (see FileWriter). */
   writer(path: string, append: boolean): Promise<FileWriter>;
-  /** Throws PathNotFoundError. Directories exist when they hold something. */
+  /** Throws PathNotFoundError. Directories have size 0 and isDir true. */
   stat(path: string): Promise<FileInfo>;
-  /** Absolute paths of the direct children of a directory. Throws PathNotFoundError. */
+  /**
+   * Absolute paths of the direct children of a directory, sorted, without trailing '/'.
+   * Throws PathNotFoundError for a missing path or a file; list('/') of an empty store is [].
+   */
   list(path: string): Promise<string[]>;
-  /** Move a file, replacing any file at `dest`, atomically where the backend allows. */
+  /** Move a file, creating `dest`'s parents and replacing any file at `dest`, atomically where the backend allows. Throws PathNotFoundError for a missing source. */
   move(source: string, dest: string): Promise<void>;
-  /** Delete a file or a whole tree. Throws PathNotFoundError. */
+  /** Delete a file or a whole tree ('/a/b' never touches '/a/bc'). Throws PathNotFoundError. */
   delete(path: string): Promise<void>;
   /** A URL the client may fetch the content from directly, or null to serve it ourselves. */
   redirectURL(method: string, path: string): Promise<string | null>;
-  /** Visit every file and directory below `path`, depth first, in lexical order. Return 'skip' to not descend. */
+  /** Visit every file and directory below `path`, depth first, in lexical order. Return 'skip' to not descend. Throws PathNotFoundError. */
   walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void>;
 }
 
@@ -90,13 +112,23 @@ export class InvalidOffsetError extends StorageError {
 }
 
 const PATH_PATTERN = /^(\/[A-Za-z0-9._-]+)+$/;
+const SEGMENT_PATTERN = /^[A-Za-z0-9._-]+$/;
 
-/** Distribution's path rule: absolute, no empty segments, no '.' or '..' tricks, a safe alphabet. */
-export function checkPath(driver: string, path: string): void {
-  if (path === '/') return;
+/**
+ * Distribution's path rule: absolute, no empty segments, no '.' or '..' segments, a safe
+ * alphabet. '/' itself is accepted only with allowRoot (stat, list, walk): no file lives there
+ * and nothing may delete or move it.
+ */
+export function checkPath(driver: string, path: string, allowRoot = false): void {
+  if (path === '/' && allowRoot) return;
   if (!PATH_PATTERN.test(path) || path.split('/').some((s) => s === '.' || s === '..')) {
     throw new InvalidPathError(driver, path);
   }
+}
+
+/** Whether `name` could be one segment of a valid path (drivers hide anything else they find). */
+export function isValidSegment(name: string): boolean {
+  return SEGMENT_PATTERN.test(name) && name !== '.' && name !== '..';
 }
 
 export function isNotFound(err: unknown): err is PathNotFoundError {

@@ -3,14 +3,18 @@
  * Small files are written to a sibling temp file and renamed into place, so readers see
  * the old bytes or the new, never a mix. Writers append in place (the upload's `data`),
  * which is what lets an upload resume after a restart.
+ *
+ * Temp files and trees being deleted carry a '~' in their name: no valid path can name them,
+ * and `list`/`walk` hide every entry whose name is not a valid path segment.
  */
 import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   checkPath,
+  isValidSegment,
   InvalidOffsetError,
   PathNotFoundError,
   type FileInfo,
@@ -32,6 +36,15 @@ function isENOENT(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+/** A sibling name no valid path can spell (see `isValidSegment`). */
+function hiddenSibling(full: string, purpose: string): string {
+  return `${full}~${purpose}~${randomBytes(6).toString('hex')}`;
+}
+
 export class FilesystemDriver implements StorageDriver {
   readonly name = NAME;
   private readonly root: string;
@@ -40,23 +53,25 @@ export class FilesystemDriver implements StorageDriver {
     this.root = options.rootdirectory;
   }
 
-  private full(path: string): string {
-    checkPath(NAME, path);
+  /** The on-disk path of a file or directory; '/' (the root) only when allowRoot. */
+  private full(path: string, allowRoot = false): string {
+    checkPath(NAME, path, allowRoot);
     return join(this.root, path);
   }
 
   async getContent(path: string): Promise<Buffer> {
+    const full = this.full(path);
     try {
-      return await fsp.readFile(this.full(path));
+      return await fsp.readFile(full);
     } catch (err) {
-      if (isENOENT(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(NAME, path);
+      if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
       throw err;
     }
   }
 
   async putContent(path: string, content: Buffer): Promise<void> {
     const target = this.full(path);
-    const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    const temp = hiddenSibling(target, 'tmp');
     await fsp.mkdir(dirname(target), { recursive: true });
     try {
       await fsp.writeFile(temp, content);
@@ -69,25 +84,36 @@ export class FilesystemDriver implements StorageDriver {
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
     const full = this.full(path);
+    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
+      throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
+    }
     let handle: fsp.FileHandle;
     try {
       handle = await fsp.open(full, 'r');
     } catch (err) {
-      if (isENOENT(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(NAME, path);
+      if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
       throw err;
     }
-    const { size } = await handle.stat();
-    if (offset < 0 || offset > size) {
+    let size: number;
+    try {
+      const st = await handle.stat();
+      // Opening a directory read-only succeeds on Linux; it is not a file.
+      if (st.isDirectory()) throw new PathNotFoundError(NAME, path);
+      size = st.size;
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
+        throw new InvalidOffsetError(NAME, path, offset);
+      }
+    } catch (err) {
       await handle.close();
-      throw new InvalidOffsetError(NAME, path, offset);
+      throw err;
     }
-    const end = length === undefined ? undefined : offset + length - 1;
-    if (end !== undefined && end < offset) {
+    const end = length === undefined ? size : Math.min(size, offset + length);
+    if (end <= offset) {
       await handle.close();
-      const { Readable } = await import('node:stream');
-      return Readable.from([]);
+      return Readable.from([], { objectMode: false });
     }
-    return createReadStream('', { fd: handle, start: offset, end, highWaterMark: READ_CHUNK });
+    // `end` is inclusive for createReadStream.
+    return createReadStream('', { fd: handle, start: offset, end: end - 1, highWaterMark: READ_CHUNK });
   }
 
   async writer(path: string, append: boolean): Promise<FileWriter> {
@@ -99,37 +125,63 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
+    const full = this.full(path, true);
     try {
-      const st = await fsp.stat(this.full(path));
+      const st = await fsp.stat(full);
       return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
     } catch (err) {
-      if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
+      if (isENOENT(err)) {
+        // The root always exists, even before the first write creates its directory.
+        if (path === '/') return { path, size: 0, modTime: new Date(), isDir: true };
+        throw new PathNotFoundError(NAME, path);
+      }
       throw err;
     }
   }
 
   async list(path: string): Promise<string[]> {
+    const full = this.full(path, true);
+    let names: string[];
     try {
-      const names = await fsp.readdir(this.full(path));
-      const prefix = path === '/' ? '' : path;
-      return names.sort().map((n) => `${prefix}/${n}`);
+      names = await fsp.readdir(full);
     } catch (err) {
+      if (path === '/' && errCode(err) === 'ENOENT') return [];
       if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
       throw err;
     }
+    const prefix = path === '/' ? '' : path;
+    return names
+      .filter(isValidSegment)
+      .sort()
+      .map((n) => `${prefix}/${n}`);
   }
 
   async move(source: string, dest: string): Promise<void> {
     const from = this.full(source);
     const to = this.full(dest);
+    try {
+      await fsp.rename(from, to);
+      return;
+    } catch (err) {
+      if (!isENOENT(err)) throw err;
+    }
+    // Either the source is missing or dest's parent is: find out which before creating anything.
+    try {
+      await fsp.lstat(from);
+    } catch (err) {
+      if (isENOENT(err)) throw new PathNotFoundError(NAME, source);
+      throw err;
+    }
     await fsp.mkdir(dirname(to), { recursive: true });
     try {
       await fsp.rename(from, to);
     } catch (err) {
-      if (isENOENT(err)) {
-        await fsp.access(from).catch(() => {
-          throw new PathNotFoundError(NAME, source);
-        });
+      if (errCode(err) === 'ENOENT') {
+        const gone = await fsp.lstat(from).then(
+          () => false,
+          () => true,
+        );
+        if (gone) throw new PathNotFoundError(NAME, source);
       }
       throw err;
     }
@@ -137,23 +189,24 @@ export class FilesystemDriver implements StorageDriver {
 
   async delete(path: string): Promise<void> {
     const full = this.full(path);
+    // Rename first so a tree disappears at once for readers, then remove it at leisure.
+    const doomed = hiddenSibling(full, 'deleting');
     try {
-      await fsp.lstat(full);
+      await fsp.rename(full, doomed);
     } catch (err) {
       if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
       throw err;
     }
-    // Rename first so a tree disappears at once for readers, then remove it at leisure.
-    const doomed = `${full}.deleting-${randomBytes(6).toString('hex')}`;
-    await fsp.rename(full, doomed);
     await fsp.rm(doomed, { recursive: true, force: true });
   }
 
-  async redirectURL(): Promise<string | null> {
+  async redirectURL(_method: string, path: string): Promise<string | null> {
+    checkPath(NAME, path);
     return null;
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
+    checkPath(NAME, path, true);
     const children = await this.list(path);
     for (const child of children) {
       let info: FileInfo;
