@@ -85,8 +85,8 @@ export class UploadStore {
   async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | null): Promise<BlobDescriptor> {
     return this.exclusive(name, id, async () => {
       const status = await this.status(name, id);
-      let size = status.size;
-      if (body) size = await this.write(name, id, body);
+      // The driver's commit makes the bytes final (an object store completes its multipart upload).
+      const size = await this.write(name, id, body ?? [], true);
       const key = `${name}/${id}`;
       let actual: string;
       const state = this.hashes.get(key);
@@ -114,7 +114,7 @@ export class UploadStore {
   }
 
   /** Stream `body` onto the upload's data, hashing as it goes; returns the new size. */
-  private async write(name: string, id: string, body: AsyncIterable<Buffer>): Promise<number> {
+  private async write(name: string, id: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, commit = false): Promise<number> {
     const key = `${name}/${id}`;
     const writer = await this.driver.writer(pathFor({ kind: 'uploadData', name, id }), true);
     let state = this.hashes.get(key);
@@ -131,7 +131,8 @@ export class UploadStore {
       broken = err;
     }
     // A failed close means the hash may describe bytes the disk lacks: it is not kept.
-    await writer.close();
+    if (commit && !broken) await writer.commit();
+    else await writer.close();
     if (state && state.bytes === writer.size) this.hashes.set(key, state);
     if (broken) throw broken;
     return writer.size;
