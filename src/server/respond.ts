@@ -31,9 +31,10 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   const e = err instanceof RegistryError ? err : new RegistryError('UNKNOWN', ERROR_CODES.UNKNOWN.message);
   const entry: Record<string, unknown> = { code: e.code, message: e.message };
   if (e.detail !== undefined) entry.detail = e.detail;
-  sendJSON(res, e.status, { errors: [entry] }, extraHeaders);
   // A request body we did not read would otherwise be parsed as the next request.
+  // (Set before writing: after writeHead, setHeader throws.)
   if (!req.complete) res.setHeader('Connection', 'close');
+  sendJSON(res, e.status, { errors: [entry] }, extraHeaders);
 }
 
 export function sendNotFoundPage(res: ServerResponse): void {
