@@ -43,6 +43,7 @@ function sizeLabel(bytes: number): string {
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const loadavgAtStart = (await import('node:os')).loadavg();
   const log = (m: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}`);
   const sizeBytes = Math.round(num(process.env.BENCH_SIZE_MB, 1024) * 1024 * 1024);
   const specs = serverSpecs(repoRootFrom(import.meta.url));
@@ -138,7 +139,7 @@ async function main(): Promise<number> {
   const table = renderTable(summaries);
   const doc = {
     date: new Date().toISOString(),
-    machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
+    machine: { node: process.version, cpus: (await import('node:os')).cpus().length, loadavgAtStart, loadavgAtEnd: (await import('node:os')).loadavg() },
     settings: {
       sizeBytes,
       rounds: ctx.rounds,
@@ -159,6 +160,17 @@ async function main(): Promise<number> {
   await cleanup();
   console.log('');
   console.log(table);
+  console.log('');
+  for (const k of KINDS) {
+    const g = Object.entries(ctx.rssGrowth[k]).map(([n, v]) => `${n} ${(v / 1e6).toFixed(1)} MB`);
+    if (g.length) console.log(`worst RSS growth, ${specs[k].label}: ${g.join(', ')}`);
+  }
+  const cpu = Object.values(details)
+    .flat()
+    .map((d) => (d as { detail?: { clientCpuPct?: number } }).detail?.clientCpuPct)
+    .filter((v): v is number => typeof v === 'number');
+  if (cpu.length) console.log(`load generator CPU during request-rate samples: max ${Math.max(...cpu).toFixed(0)}% of one core`);
+  console.log(`load average at end: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores; other users' work skews absolute numbers)`);
   console.log('');
   console.log(`JSON results: ${outPath}  (total ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return summaries.some((s) => s.error) ? 1 : 0;
