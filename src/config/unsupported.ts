@@ -1,0 +1,116 @@
+// Features that a configuration can ask for but this version of Wharf does
+// not implement yet. Start-up must stop on any of them rather than silently
+// run without them. When a feature lands, delete its row.
+import type { Config } from './schema.js';
+
+const NOT_YET = 'not supported yet by this version of Wharf';
+
+interface Row {
+  /** The configuration key the message names. */
+  key: string;
+  /** True (or a detail string) when the configuration uses the feature. */
+  used: (c: Config) => boolean | string;
+  message?: string;
+}
+
+const purge = (c: Config) => c.storage.maintenance.uploadpurging;
+
+export const UNSUPPORTED: readonly Row[] = [
+  // storage
+  { key: 'storage.s3', used: (c) => c.storage.driver.name === 's3' },
+  { key: 'storage.azure', used: (c) => c.storage.driver.name === 'azure' },
+  { key: 'storage.gcs', used: (c) => c.storage.driver.name === 'gcs' },
+  { key: 'storage.swift', used: (c) => c.storage.driver.name === 'swift' },
+  { key: 'storage.oss', used: (c) => c.storage.driver.name === 'oss' },
+  { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
+  // Purging with Distribution's defaults (the usual case) may be skipped for now;
+  // a configuration that tunes it expects it to run.
+  {
+    key: 'storage.maintenance.uploadpurging',
+    used: (c) => purge(c).enabled && (purge(c).age !== 168 * 3_600_000 || purge(c).interval !== 24 * 3_600_000 || purge(c).dryrun),
+  },
+  { key: 'storage.maintenance.readonly', used: (c) => c.storage.maintenance.readonly.enabled },
+  { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
+  { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
+  // auth
+  { key: 'auth.silly', used: (c) => c.auth.silly !== undefined },
+  { key: 'auth.token', used: (c) => c.auth.token !== undefined },
+  { key: 'auth.htpasswd', used: (c) => c.auth.htpasswd !== undefined },
+  // middleware
+  ...(['registry', 'repository', 'storage'] as const).map((k) => ({
+    key: `middleware.${k}`,
+    used: (c: Config) => c.middleware[k].filter((m) => !m.disabled).map((m) => m.name).join(', '),
+  })),
+  // reporting: these services are replaced by OpenTelemetry in Wharf.
+  {
+    key: 'reporting.bugsnag',
+    used: (c) => c.reporting.bugsnag.apikey !== '',
+    message: 'not supported by Wharf (use OpenTelemetry for error reporting instead)',
+  },
+  {
+    key: 'reporting.newrelic',
+    used: (c) => c.reporting.newrelic.licensekey !== '',
+    message: 'not supported by Wharf (use OpenTelemetry for error reporting instead)',
+  },
+  // http
+  { key: 'http.net', used: (c) => c.http.net === 'unix' && 'unix' },
+  { key: 'http.draintimeout', used: (c) => c.http.draintimeout > 0 },
+  {
+    key: 'http.tls',
+    used: (c) => {
+      const t = c.http.tls;
+      const le = t.letsencrypt;
+      return t.certificate !== '' || t.key !== '' || t.clientcas.length > 0 || t.clientauth !== undefined ||
+        t.minimumtls !== undefined || t.ciphersuites.length > 0 ||
+        le.cachefile !== '' || le.email !== '' || le.hosts.length > 0 || le.directoryurl !== '';
+    },
+  },
+  { key: 'http.debug', used: (c) => c.http.debug.addr !== '' },
+  { key: 'http.debug.prometheus', used: (c) => c.http.debug.prometheus.enabled },
+  { key: 'http.h2c', used: (c) => c.http.h2c.enabled },
+  // log
+  { key: 'log.hooks', used: (c) => c.log.hooks.filter((h) => !h.disabled).map((h) => h.type || '(no type)').join(', ') },
+  { key: 'log.reportcaller', used: (c) => c.log.reportcaller },
+  // notifications
+  {
+    key: 'notifications.endpoints',
+    used: (c) => c.notifications.endpoints.filter((e) => !e.disabled).map((e) => e.name || e.url).join(', '),
+  },
+  // redis
+  { key: 'redis', used: (c) => c.redis.addr !== '' || c.redis.addrs.length > 0 },
+  // health
+  { key: 'health.storagedriver', used: (c) => c.health.storagedriver.enabled },
+  { key: 'health.file', used: (c) => c.health.file.length > 0 },
+  { key: 'health.http', used: (c) => c.health.http.length > 0 },
+  { key: 'health.tcp', used: (c) => c.health.tcp.length > 0 },
+  // proxy (pull-through cache)
+  { key: 'proxy', used: (c) => c.proxy.remoteurl !== '' },
+  // compatibility, validation, policy, tags
+  { key: 'compatibility.schema1', used: (c) => c.compatibility.schema1.enabled },
+  {
+    key: 'validation.manifests.urls',
+    used: (c) => c.validation.enabled && (c.validation.manifests.urls.allow.length > 0 || c.validation.manifests.urls.deny.length > 0),
+  },
+  {
+    key: 'validation.manifests.indexes',
+    used: (c) => c.validation.enabled && c.validation.manifests.indexes.platforms !== 'none' && c.validation.manifests.indexes.platforms,
+  },
+  { key: 'policy.repository.classes', used: (c) => c.policy.repository.classes.length > 0 },
+  { key: 'tags.maxtags', used: (c) => c.tags.maxtags !== undefined },
+];
+
+/**
+ * One message per configured feature that Wharf does not implement yet, e.g.
+ * `auth.htpasswd: not supported yet by this version of Wharf`. Empty when the
+ * configuration can be served as written.
+ */
+export function unsupportedFeatures(config: Config): string[] {
+  const out: string[] = [];
+  for (const row of UNSUPPORTED) {
+    const used = row.used(config);
+    if (used === false || used === '') continue;
+    const detail = typeof used === 'string' ? ` (${used})` : '';
+    out.push(`${row.key}${detail}: ${row.message ?? NOT_YET}`);
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { unsupportedFeatures } from '../../src/config/index.js';
+import { BASE, SAMPLE_CONFIG_YAML, parse } from './helpers.js';
+
+const unsupported = (yaml: string, env: Record<string, string> = {}) => unsupportedFeatures(parse(yaml, env).config);
+
+describe('unsupportedFeatures', () => {
+  it('is empty for implemented features', () => {
+    const yaml = 'version: 0.1\nlog:\n  level: debug\n  formatter: json\n  fields: {a: b}\n  accesslog: {disabled: true}\n' +
+      'storage:\n  filesystem:\n    rootdirectory: /tmp/r\n    maxthreads: 50\n  delete: {enabled: true}\n  redirect: {disable: true}\n' +
+      '  cache: {blobdescriptor: inmemory}\n  maintenance:\n    uploadpurging: {enabled: true, age: 168h, interval: 24h, dryrun: false}\n' +
+      'http:\n  addr: :5000\n  net: tcp\n  prefix: /r/\n  host: https://r.example.com\n  relativeurls: true\n  secret: s\n  headers: {X-A: [b]}\n  http2: {disabled: true}\n' +
+      'catalog: {maxentries: 10}\nvalidation: {disabled: true}\n' +
+      'notifications:\n  events: {includereferences: true}\n  endpoints:\n    - {name: off, url: http://127.0.0.1:9/, disabled: true}\n';
+    assert.deepEqual(unsupported(yaml), []);
+    const purgingOff = 'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging: {enabled: false, age: 1h}\n';
+    assert.deepEqual(unsupported(purgingOff), []);
+  });
+
+  it('names every configured but unimplemented feature of the full sample', () => {
+    assert.deepEqual(unsupported(SAMPLE_CONFIG_YAML), [
+      'storage.cache.blobdescriptor (redis): not supported yet by this version of Wharf',
+      'storage.tag.concurrencylimit: not supported yet by this version of Wharf',
+      'auth.token: not supported yet by this version of Wharf',
+      'middleware.registry (ARegistryMiddleware): not supported yet by this version of Wharf',
+      'middleware.repository (ARepositoryMiddleware): not supported yet by this version of Wharf',
+      'middleware.storage (cloudfront): not supported yet by this version of Wharf',
+      'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
+      'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
+      'http.draintimeout: not supported yet by this version of Wharf',
+      'http.tls: not supported yet by this version of Wharf',
+      'http.debug: not supported yet by this version of Wharf',
+      'http.debug.prometheus: not supported yet by this version of Wharf',
+      'notifications.endpoints (alistener): not supported yet by this version of Wharf',
+      'redis: not supported yet by this version of Wharf',
+      'health.storagedriver: not supported yet by this version of Wharf',
+      'health.file: not supported yet by this version of Wharf',
+      'health.http: not supported yet by this version of Wharf',
+      'health.tcp: not supported yet by this version of Wharf',
+      'proxy: not supported yet by this version of Wharf',
+      'compatibility.schema1: not supported yet by this version of Wharf',
+      'validation.manifests.urls: not supported yet by this version of Wharf',
+      'validation.manifests.indexes (list): not supported yet by this version of Wharf',
+    ]);
+  });
+
+  it('reports cloud storage drivers and auth, whether from the file or the environment', () => {
+    assert.deepEqual(unsupported('version: 0.1\nstorage:\n  s3:\n    bucket: b\n'), ['storage.s3: not supported yet by this version of Wharf']);
+    assert.deepEqual(unsupported(BASE, { REGISTRY_STORAGE: 'gcs' }), ['storage.gcs: not supported yet by this version of Wharf']);
+    assert.deepEqual(unsupported(BASE, { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: '/p' }), [
+      'auth.htpasswd: not supported yet by this version of Wharf',
+    ]);
+    assert.deepEqual(unsupported(`${BASE}auth: none\n`), []);
+  });
+
+  it('reports tuned upload purging, read-only mode, gc, unix sockets, h2c and log hooks', () => {
+    const yaml = 'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging: {enabled: true, age: 1h, interval: 24h, dryrun: false}\n' +
+      '    readonly: {enabled: true}\n  gc: {enabled: true}\nhttp:\n  net: unix\n  addr: /tmp/r.sock\n  h2c: {enabled: true}\n' +
+      'log:\n  hooks:\n    - type: mail\n      levels: [panic]\n';
+    assert.deepEqual(unsupported(yaml), [
+      'storage.maintenance.uploadpurging: not supported yet by this version of Wharf',
+      'storage.maintenance.readonly: not supported yet by this version of Wharf',
+      'storage.gc: not supported yet by this version of Wharf',
+      'http.net (unix): not supported yet by this version of Wharf',
+      'http.h2c: not supported yet by this version of Wharf',
+      'log.hooks (mail): not supported yet by this version of Wharf',
+    ]);
+  });
+
+  it('ignores URL validation rules when validation is disabled', () => {
+    const yaml = `${BASE}validation:\n  disabled: true\n  manifests:\n    urls:\n      allow: ['^https://']\n`;
+    assert.deepEqual(unsupported(yaml), []);
+  });
+});
