@@ -1,55 +1,55 @@
 /** `wharf serve [CONFIG]`: load the configuration, refuse what is not implemented, start, stop on signals. */
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
-import { startRegistry, type RegistrySettings } from './start.js';
+import { loadConfig, unsupportedFeatures, type Config } from '../config/index.js';
+import { makeLogger, startRegistry, type RegistrySettings } from './start.js';
 
-// Interim reader until src/config lands: the handful of keys the server uses today.
-function loadSettings(path: string | undefined): RegistrySettings {
-  let doc: Record<string, any> = {};
-  if (path) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read configuration file "${path}": ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
-    doc = (parse(text) as Record<string, any>) ?? {};
-  }
-  const storage = doc.storage ?? { filesystem: { rootdirectory: './data' } };
-  const driverName = ['filesystem', 'inmemory'].find((d) => d in storage) ?? 'filesystem';
+export function settingsFromConfig(config: Config): RegistrySettings {
+  const { storage, http, log } = config;
+  const urls = config.validation.enabled ? config.validation.manifests.urls : { allow: [], deny: [] };
   return {
-    storage: { name: driverName, options: storage[driverName] ?? { rootdirectory: './data' } },
-    deleteEnabled: storage.delete?.enabled === true,
+    storage: { name: storage.driver.name, options: storage.driver.options as Record<string, unknown> },
+    deleteEnabled: storage.delete.enabled,
+    descriptorCache: storage.cache.blobdescriptor !== undefined,
+    descriptorCacheEntries: storage.cache.blobdescriptorsize,
     http: {
-      addr: process.env.REGISTRY_HTTP_ADDR ?? doc.http?.addr ?? ':5000',
-      host: doc.http?.host,
-      prefix: doc.http?.prefix ?? '',
-      relativeurls: doc.http?.relativeurls === true,
-      headers: doc.http?.headers ?? {},
+      addr: http.addr,
+      host: http.host || undefined,
+      prefix: http.prefix,
+      relativeurls: http.relativeurls,
+      headers: http.headers as Record<string, string[]>,
     },
-    log: {
-      level: doc.log?.level ?? 'info',
-      formatter: doc.log?.formatter ?? 'text',
-      accessLog: doc.log?.accesslog?.disabled !== true,
-      fields: doc.log?.fields ?? {},
-    },
-    catalogMaxEntries: doc.catalog?.maxentries ?? 1000,
-    urlsAllow: [],
-    urlsDeny: [],
+    log: { level: log.level, formatter: log.formatter, accessLog: !log.accesslog.disabled, fields: { ...log.fields } },
+    catalogMaxEntries: config.catalog.maxentries,
+    // With validation on and no allow list, Distribution refuses every layer URL: so does an empty list here.
+    urlsAllow: config.validation.enabled ? [...urls.allow] : ['.*'],
+    urlsDeny: [...urls.deny],
   };
 }
 
 export async function serve(args: string[]): Promise<number> {
-  const path = args[0] ?? process.env.REGISTRY_CONFIGURATION_PATH;
-  const settings = loadSettings(path);
-  const started = await startRegistry(settings);
-  started.log.info({ addr: settings.http.addr, storage: settings.storage.name }, 'listening on %s', settings.http.addr);
+  const loaded = loadConfig({ path: args[0], env: process.env });
+  const settings = settingsFromConfig(loaded.config);
+  const log = makeLogger(settings.log);
+  for (const warning of loaded.warnings) log.warn(warning);
+  const unsupported = unsupportedFeatures(loaded.config);
+  if (unsupported.length > 0) {
+    throw new Error(`configuration ${loaded.source} uses what this version does not support yet:\n  ${unsupported.join('\n  ')}`);
+  }
+  const started = await startRegistry(settings, log);
+  log.info({ config: loaded.source, storage: settings.storage.name, ...storageWhere(settings) }, `listening on ${settings.http.addr}`);
+  let stopping = false;
   const stop = async (signal: string) => {
-    started.log.info({ signal }, 'shutting down');
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
     await started.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
   return new Promise<number>(() => undefined);
+}
+
+function storageWhere(settings: RegistrySettings): Record<string, unknown> {
+  const root = settings.storage.options.rootdirectory;
+  return root === undefined ? {} : { rootdirectory: root };
 }

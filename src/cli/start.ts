@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
 import { Registry } from '../registry/registry.js';
 import { createApp, listen, type RunningServer } from '../server/app.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -13,6 +14,9 @@ import { InMemoryDriver } from '../storage/inmemory.js';
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
   deleteEnabled: boolean;
+  /** `storage.cache.blobdescriptor` is set (positive link answers are cached). */
+  descriptorCache?: boolean;
+  descriptorCacheEntries?: number;
   http: { addr: string; host?: string; prefix: string; relativeurls: boolean; headers: Record<string, string[]> };
   log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
   catalogMaxEntries: number;
@@ -47,6 +51,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
   const driver = makeDriver(settings.storage.options);
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
+    cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },
     manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
   });
   const handler = createApp({

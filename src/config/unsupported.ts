@@ -88,10 +88,6 @@ export const UNSUPPORTED: readonly Row[] = [
   // compatibility, validation, policy, tags
   { key: 'compatibility.schema1', used: (c) => c.compatibility.schema1.enabled },
   {
-    key: 'validation.manifests.urls',
-    used: (c) => c.validation.enabled && (c.validation.manifests.urls.allow.length > 0 || c.validation.manifests.urls.deny.length > 0),
-  },
-  {
     key: 'validation.manifests.indexes',
     used: (c) => c.validation.enabled && c.validation.manifests.indexes.platforms !== 'none' && c.validation.manifests.indexes.platforms,
   },

@@ -40,7 +40,6 @@ describe('unsupportedFeatures', () => {
       'health.tcp: not supported yet by this version of Wharf',
       'proxy: not supported yet by this version of Wharf',
       'compatibility.schema1: not supported yet by this version of Wharf',
-      'validation.manifests.urls: not supported yet by this version of Wharf',
       'validation.manifests.indexes (list): not supported yet by this version of Wharf',
     ]);
   });
