@@ -46,6 +46,17 @@ describe('GET/HEAD blob (end-2)', () => {
     assert.equal(res.body.length, 0);
   });
 
+  it('If-None-Match as Go serves it: lists, weak validators and * → 304; other ETags → 200', async () => {
+    for (const v of [`"${randomDigest()}", "${digest}"`, `W/"${digest}"`, '*']) {
+      const res = await request(s, 'GET', `/v2/blobs/a/blobs/${digest}`, { headers: { 'If-None-Match': v } });
+      assert.equal(res.status, 304, v);
+    }
+    for (const v of [`"${randomDigest()}"`, digest]) {
+      const res = await request(s, 'GET', `/v2/blobs/a/blobs/${digest}`, { headers: { 'If-None-Match': v } });
+      assert.equal(res.status, 200, v);
+    }
+  });
+
   it('Range bytes=a-b → 206 with Content-Range and exactly those bytes', async () => {
     const cases: [string, number, number][] = [
       ['bytes=0-0', 0, 0],

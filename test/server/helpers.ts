@@ -49,6 +49,10 @@ export interface ServerOpts {
   catalogMaxEntries?: number;
   /** Keep the data dir on close (the caller removes it). */
   keepDir?: boolean;
+  prefix?: string;
+  relativeURLs?: boolean;
+  host?: string;
+  headers?: Record<string, string[]>;
 }
 
 export function makeSettings(opts: ServerOpts & { dir?: string }): RegistrySettings {
@@ -57,7 +61,13 @@ export function makeSettings(opts: ServerOpts & { dir?: string }): RegistrySetti
       ? { name: 'inmemory', options: {} }
       : { name: 'filesystem', options: { rootdirectory: opts.dir } },
     deleteEnabled: opts.deleteEnabled ?? true,
-    http: { addr: '127.0.0.1:0', prefix: '', relativeurls: false, headers: {} },
+    http: {
+      addr: '127.0.0.1:0',
+      host: opts.host,
+      prefix: opts.prefix ?? '',
+      relativeurls: opts.relativeURLs ?? false,
+      headers: opts.headers ?? {},
+    },
     log: { level: 'silent', formatter: 'json', accessLog: false, fields: {} },
     catalogMaxEntries: opts.catalogMaxEntries ?? 1000,
     urlsAllow: [],

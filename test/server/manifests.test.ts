@@ -102,6 +102,11 @@ describe('PUT/GET/HEAD manifests of every format (end-3, end-7)', () => {
     }
     const other = await request(s, 'GET', `/v2/fmt/etag/manifests/v1`, { headers: { Accept: ACCEPT_ALL, 'If-None-Match': `"${randomDigest()}"` } });
     assert.equal(other.status, 200);
+    // As Distribution: the digest unquoted matches too, and each If-None-Match header counts.
+    const unquoted = await request(s, 'GET', `/v2/fmt/etag/manifests/v1`, { headers: { Accept: ACCEPT_ALL, 'If-None-Match': img.digest } });
+    assert.equal(unquoted.status, 304);
+    const several = await request(s, 'HEAD', `/v2/fmt/etag/manifests/v1`, { headers: { Accept: ACCEPT_ALL, 'If-None-Match': [`"${randomDigest()}"`, `"${img.digest}"`] } });
+    assert.equal(several.status, 304);
   });
 
   it('Docker schema 2 manifest', async () => {

@@ -528,6 +528,70 @@ describe('resumable uploads', () => {
   });
 });
 
+describe('concurrency', () => {
+  for (const inmemory of [false, true]) {
+    const label = inmemory ? 'inmemory' : 'filesystem';
+    it(`${label}: concurrent uploads of the same content all succeed`, async () => {
+      const srv = inmemory ? await startServer({ inmemory: true }) : s;
+      try {
+        const blob = randomBytes(100_000);
+        const d = sha256(blob);
+        const results = await Promise.all(
+          [1, 2, 3, 4].map(async () => {
+            const up = await startUpload(srv, 'conc/a');
+            return request(srv, 'PUT', withQuery(up.location, `digest=${d}`), { body: blob });
+          }),
+        );
+        assert.deepEqual(results.map((r) => r.status), [201, 201, 201, 201]);
+        assert.equal(sha256((await request(srv, 'GET', `/v2/conc/a/blobs/${d}`)).body), d);
+      } finally {
+        if (inmemory) await srv.close();
+      }
+    });
+
+    it(`${label}: concurrent PATCHes to one upload are applied one after another`, async () => {
+      const srv = inmemory ? await startServer({ inmemory: true }) : s;
+      try {
+        const up = await startUpload(srv, 'conc/b');
+        const parts = [0, 1, 2, 3, 4, 5].map((i) => Buffer.alloc(1000, 65 + i));
+        const results = await Promise.all(parts.map((p) => request(srv, 'PATCH', up.location, { body: p })));
+        assert.deepEqual(results.map((r) => r.status), [202, 202, 202, 202, 202, 202]);
+        assert.deepEqual(results.map((r) => r.headers.range).sort(), ['0-1999', '0-2999', '0-3999', '0-4999', '0-5999', '0-999'].sort());
+        const status = await request(srv, 'GET', up.location);
+        assert.equal(status.headers.range, '0-5999');
+      } finally {
+        if (inmemory) await srv.close();
+      }
+    });
+  }
+
+  it('inmemory: a client that disconnects mid-PATCH leaves a resumable upload', async () => {
+    const srv = await startServer({ inmemory: true });
+    try {
+      const data = randomBytes(512 * 1024);
+      const up = await startUpload(srv, 'conc/c');
+      const url = new URL(up.location, 'http://x');
+      await new Promise<void>((resolve, reject) => {
+        const sock = net.connect(srv.port, '127.0.0.1', () => {
+          sock.write(`PATCH ${url.pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${data.length}\r\n\r\n`);
+          sock.write(data.subarray(0, 100_000), () => setTimeout(() => { sock.destroy(); resolve(); }, 50));
+        });
+        sock.on('error', reject);
+      });
+      const now = await request(srv, 'PATCH', up.location, { body: Buffer.alloc(0) });
+      assert.equal(now.status, 202, now.text);
+      const size = Number(String(now.headers.range).split('-')[1]) + 1;
+      assert.ok(size > 0 && size <= 100_000, String(size));
+      const put = await request(srv, 'PUT', withQuery(up.location, `digest=${sha256(data)}`), {
+        body: data.subarray(size),
+      });
+      assert.equal(put.status, 201, put.text);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 /** Send raw bytes on a new connection; resolve with everything the server answered. */
 function rawExchange(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {

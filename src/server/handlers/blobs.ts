@@ -22,7 +22,9 @@ export async function getBlob(ctx: RequestContext): Promise<void> {
     'Accept-Ranges': 'bytes',
     'Cache-Control': 'max-age=31536000',
   };
-  if (ctx.req.headers['if-none-match'] === `"${digest}"`) {
+  // As Go's http.ServeContent, which Distribution serves blobs with: a list, weak or strong, or "*".
+  const candidates = (ctx.req.headers['if-none-match'] ?? '').split(',').map((v) => v.trim().replace(/^W\//, ''));
+  if (candidates.some((v) => v === `"${digest}"` || v === '*')) {
     sendEmpty(res, 304, headers);
     return;
   }

@@ -17,7 +17,8 @@ export async function getManifest(ctx: RequestContext): Promise<void> {
     'Docker-Content-Digest': manifest.digest,
     ETag: etag,
   };
-  if (ctx.req.headers['if-none-match'] === etag) {
+  // As Distribution: each If-None-Match header is compared whole, quoted or not.
+  if ((ctx.req.headersDistinct['if-none-match'] ?? []).some((v) => v === etag || v === manifest.digest)) {
     sendEmpty(res, 304, headers);
     return;
   }
