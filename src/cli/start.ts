@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
+import { purgeUploads } from '../registry/purge.js';
 import { Registry } from '../registry/registry.js';
 import { createApp, listen, type RunningServer } from '../server/app.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -20,6 +21,8 @@ export interface RegistrySettings {
   http: { addr: string; host?: string; prefix: string; relativeurls: boolean; headers: Record<string, string[]> };
   log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
   catalogMaxEntries: number;
+  /** `storage.maintenance.uploadpurging`, durations in ms. */
+  uploadPurging?: { enabled: boolean; age: number; interval: number; dryrun: boolean };
   urlsAllow: string[];
   urlsDeny: string[];
 }
@@ -67,12 +70,35 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     },
   });
   const running: RunningServer = await listen(handler, settings.http.addr);
+  const stopPurger = settings.uploadPurging?.enabled ? startUploadPurger(driver, settings.uploadPurging, log) : () => undefined;
   const hostPart = settings.http.addr.slice(0, settings.http.addr.lastIndexOf(':')) || '127.0.0.1';
   return {
     url: `http://${hostPart === '0.0.0.0' || hostPart === '::' ? '127.0.0.1' : hostPart}:${running.port}`,
     port: running.port,
     registry,
     log,
-    close: running.close,
+    close: async () => {
+      stopPurger();
+      await running.close();
+    },
   };
+}
+
+/** Purge old uploads after a random delay (instances sharing storage spread out), then every interval. */
+function startUploadPurger(driver: StorageDriver, p: { age: number; interval: number; dryrun: boolean }, log: Logger): () => void {
+  let timer: NodeJS.Timeout;
+  const run = async () => {
+    const started = Date.now();
+    try {
+      const result = await purgeUploads(driver, new Date(Date.now() - p.age), p.dryrun);
+      log.info({ purged: result.purged.length, errors: result.errors, dryrun: p.dryrun, ms: Date.now() - started }, 'upload purge finished');
+    } catch (err) {
+      log.error({ err }, 'upload purge failed');
+    }
+    timer = setTimeout(() => void run(), p.interval);
+    timer.unref();
+  };
+  timer = setTimeout(() => void run(), Math.floor(Math.random() * Math.min(p.interval, 60 * 60 * 1000)));
+  timer.unref();
+  return () => clearTimeout(timer);
 }

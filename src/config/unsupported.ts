@@ -13,7 +13,6 @@ interface Row {
   message?: string;
 }
 
-const purge = (c: Config) => c.storage.maintenance.uploadpurging;
 
 export const UNSUPPORTED: readonly Row[] = [
   // storage
@@ -23,12 +22,6 @@ export const UNSUPPORTED: readonly Row[] = [
   { key: 'storage.swift', used: (c) => c.storage.driver.name === 'swift' },
   { key: 'storage.oss', used: (c) => c.storage.driver.name === 'oss' },
   { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
-  // Purging with Distribution's defaults (the usual case) may be skipped for now;
-  // a configuration that tunes it expects it to run.
-  {
-    key: 'storage.maintenance.uploadpurging',
-    used: (c) => purge(c).enabled && (purge(c).age !== 168 * 3_600_000 || purge(c).interval !== 24 * 3_600_000 || purge(c).dryrun),
-  },
   { key: 'storage.maintenance.readonly', used: (c) => c.storage.maintenance.readonly.enabled },
   { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
   { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
