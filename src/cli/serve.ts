@@ -20,6 +20,7 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     log: { level: log.level, formatter: log.formatter, accessLog: !log.accesslog.disabled, fields: { ...log.fields } },
     catalogMaxEntries: config.catalog.maxentries,
     uploadPurging: { ...storage.maintenance.uploadpurging },
+    readOnly: storage.maintenance.readonly.enabled,
     // With validation on and no allow list, Distribution refuses every layer URL: so does an empty list here.
     urlsAllow: config.validation.enabled ? [...urls.allow] : ['.*'],
     urlsDeny: [...urls.deny],

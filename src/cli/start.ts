@@ -21,6 +21,7 @@ export interface RegistrySettings {
   http: { addr: string; host?: string; prefix: string; relativeurls: boolean; headers: Record<string, string[]> };
   log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
   catalogMaxEntries: number;
+  readOnly?: boolean;
   /** `storage.maintenance.uploadpurging`, durations in ms. */
   uploadPurging?: { enabled: boolean; age: number; interval: number; dryrun: boolean };
   urlsAllow: string[];
@@ -67,6 +68,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       prefix: settings.http.prefix,
       headers: settings.http.headers,
       catalogMaxEntries: settings.catalogMaxEntries,
+      readOnly: settings.readOnly ?? false,
     },
   });
   const running: RunningServer = await listen(handler, settings.http.addr);

@@ -22,7 +22,6 @@ export const UNSUPPORTED: readonly Row[] = [
   { key: 'storage.swift', used: (c) => c.storage.driver.name === 'swift' },
   { key: 'storage.oss', used: (c) => c.storage.driver.name === 'oss' },
   { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
-  { key: 'storage.maintenance.readonly', used: (c) => c.storage.maintenance.readonly.enabled },
   { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
   { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
   // auth

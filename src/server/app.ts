@@ -88,6 +88,9 @@ async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, 
     res.setHeader('Allow', match.allowed.join(', '));
     throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on this route`, undefined, 405);
   }
+  if (deps.options.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
+    throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode (storage.maintenance.readonly): writes are refused', undefined, 405);
+  }
   const name = match.name ?? '';
   if (match.name !== undefined) checkName(name);
   const ctx: RequestContext = {

@@ -12,6 +12,8 @@ export interface ServerOptions {
   prefix: string;
   /** `http.headers`: headers added to every response. */
   headers: Record<string, string[]>;
+  /** `storage.maintenance.readonly.enabled`: every write answers 405 UNSUPPORTED. */
+  readOnly?: boolean;
   /** `catalog.maxentries`. */
   catalogMaxEntries: number;
 }

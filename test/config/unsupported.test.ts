@@ -53,12 +53,11 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(`${BASE}auth: none\n`), []);
   });
 
-  it('reports read-only mode, gc, unix sockets, h2c and log hooks', () => {
+  it('reports gc, unix sockets, h2c and log hooks', () => {
     const yaml = 'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging: {enabled: true, age: 1h, interval: 24h, dryrun: false}\n' +
       '    readonly: {enabled: true}\n  gc: {enabled: true}\nhttp:\n  net: unix\n  addr: /tmp/r.sock\n  h2c: {enabled: true}\n' +
       'log:\n  hooks:\n    - type: mail\n      levels: [panic]\n';
     assert.deepEqual(unsupported(yaml), [
-      'storage.maintenance.readonly: not supported yet by this version of Wharf',
       'storage.gc: not supported yet by this version of Wharf',
       'http.net (unix): not supported yet by this version of Wharf',
       'http.h2c: not supported yet by this version of Wharf',
