@@ -82,9 +82,13 @@ export class UploadStore {
   }
 
   /** Complete the upload: append an optional last chunk, verify the digest, move the data into place. */
-  async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | null): Promise<BlobDescriptor> {
+  async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | null, start?: number): Promise<BlobDescriptor> {
     return this.exclusive(name, id, async () => {
       const status = await this.status(name, id);
+      // A final chunk with a Content-Range must continue where the upload stands, as a PATCH must.
+      if (start !== undefined && start !== status.size) {
+        fail('RANGE_INVALID', `content range starts at ${start} but the upload has ${status.size} bytes`, undefined);
+      }
       // The driver's commit makes the bytes final (an object store completes its multipart upload).
       const size = await this.write(name, id, body ?? [], true);
       const key = `${name}/${id}`;

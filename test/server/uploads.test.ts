@@ -257,6 +257,40 @@ describe('PATCH chunks (end-5) and PUT (end-6)', () => {
     await assertAlive(s);
   });
 
+  it('an out-of-order final chunk on PUT → 416 RANGE_INVALID; the upload survives and can be finished', async () => {
+    const up = await startUpload(s, 'order/put');
+    const r1 = await request(s, 'PATCH', up.location, { body: data.subarray(0, 1000), headers: { 'Content-Range': '0-999' } });
+    assert.equal(r1.status, 202);
+    const loc = locationPath(r1);
+    // As the OCI conformance suite does it: the chunk from the start again, sent as the closing PUT.
+    const bad = await request(s, 'PUT', withQuery(loc, `digest=${digest}`), {
+      body: data.subarray(0, 1000),
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': '0-999' },
+    });
+    assertError(bad, 416, 'RANGE_INVALID');
+    const status = await request(s, 'GET', loc);
+    assert.equal(status.status, 204, status.text);
+    assert.equal(status.headers.range, '0-999');
+    assertError(
+      await request(s, 'PUT', withQuery(loc, `digest=${digest}`), { body: data.subarray(1000, 1500), headers: { 'Content-Range': 'x' } }),
+      416,
+      'RANGE_INVALID',
+    );
+    assertError(
+      await request(s, 'PUT', withQuery(loc, `digest=${digest}`), { body: data.subarray(1000), headers: { 'Content-Range': '1000-1999' } }),
+      400,
+      'SIZE_INVALID',
+    );
+    assert.equal((await request(s, 'GET', loc)).headers.range, '0-999');
+    const put = await request(s, 'PUT', withQuery(loc, `digest=${digest}`), {
+      body: data.subarray(1000),
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': '1000-2999' },
+    });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.headers['docker-content-digest'], digest);
+    assert.deepEqual((await request(s, 'GET', `/v2/order/put/blobs/${digest}`)).body, data);
+  });
+
   it('the first chunk must start at 0', async () => {
     const up = await startUpload(s, 'order/b');
     assertError(await request(s, 'PATCH', up.location, { body: 'abc', headers: { 'Content-Range': '1-3' } }), 416, 'RANGE_INVALID');

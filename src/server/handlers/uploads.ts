@@ -64,21 +64,24 @@ export async function uploadStatus(ctx: RequestContext): Promise<void> {
   sendEmpty(ctx.res, 204, uploadHeaders(ctx, status.id, status.size));
 }
 
+/** Where a chunk's Content-Range says it starts (checked against Content-Length), or undefined without one. */
+function chunkStart(ctx: RequestContext): number | undefined {
+  const rangeHeader = ctx.req.headers['content-range'];
+  if (rangeHeader === undefined) return undefined;
+  const range = parseContentRange(rangeHeader);
+  if (!range || range.end < range.start) {
+    fail('RANGE_INVALID', `malformed Content-Range "${rangeHeader}": expected <start>-<end>`, undefined, 416);
+  }
+  const length = ctx.req.headers['content-length'];
+  if (length !== undefined && Number(length) !== range.end - range.start + 1) {
+    fail('SIZE_INVALID', `Content-Range ${rangeHeader} does not match Content-Length ${length}`);
+  }
+  return range.start;
+}
+
 export async function patchUpload(ctx: RequestContext): Promise<void> {
   checkLength(ctx);
-  const rangeHeader = ctx.req.headers['content-range'];
-  let start: number | undefined;
-  if (rangeHeader !== undefined) {
-    const range = parseContentRange(rangeHeader);
-    if (!range || range.end < range.start) {
-      fail('RANGE_INVALID', `malformed Content-Range "${rangeHeader}": expected <start>-<end>`, undefined, 416);
-    }
-    const length = ctx.req.headers['content-length'];
-    if (length !== undefined && Number(length) !== range.end - range.start + 1) {
-      fail('SIZE_INVALID', `Content-Range ${rangeHeader} does not match Content-Length ${length}`);
-    }
-    start = range.start;
-  }
+  const start = chunkStart(ctx);
   const status = await ctx.registry.uploads.append(ctx.name, ctx.reference, ctx.req, start);
   sendEmpty(ctx.res, 202, uploadHeaders(ctx, status.id, status.size));
 }
@@ -88,7 +91,10 @@ export async function putUpload(ctx: RequestContext): Promise<void> {
   const digestParam = ctx.query.get('digest');
   if (digestParam === null || digestParam === '') fail('DIGEST_INVALID', 'digest missing: PUT needs ?digest=<digest>');
   const digest = checkDigest(digestParam);
-  const desc = await ctx.registry.uploads.finish(ctx.name, ctx.reference, digest, hasBody(ctx) ? ctx.req : null);
+  // A final chunk with a Content-Range is held to the same order as a PATCH (416 when out of order).
+  const body = hasBody(ctx);
+  const start = body ? chunkStart(ctx) : undefined;
+  const desc = await ctx.registry.uploads.finish(ctx.name, ctx.reference, digest, body ? ctx.req : null, start);
   blobCreated(ctx, desc.digest);
 }
 
