@@ -562,6 +562,32 @@ describe('resumable uploads', () => {
   });
 });
 
+describe('sha512 blobs (as the conformance suite pushes them)', () => {
+  it('chunked upload closed with ?digest=sha512:…, then GET, HEAD, mount and DELETE by that digest', async () => {
+    const { createHash } = await import('node:crypto');
+    const data = randomBytes(5000);
+    const d512 = `sha512:${createHash('sha512').update(data).digest('hex')}`;
+    const up = await startUpload(s, 'sha512/a');
+    const r1 = await request(s, 'PATCH', up.location, { body: data.subarray(0, 2000), headers: { 'Content-Range': '0-1999' } });
+    assert.equal(r1.status, 202);
+    const put = await request(s, 'PUT', withQuery(locationPath(r1), `digest=${d512}`), {
+      body: data.subarray(2000),
+      headers: { 'Content-Range': '2000-4999' },
+    });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.headers['docker-content-digest'], d512);
+    const get = await request(s, 'GET', `/v2/sha512/a/blobs/${d512}`);
+    assert.deepEqual(get.body, data);
+    assert.equal(get.headers['docker-content-digest'], d512);
+    assert.ok(fs.existsSync(path.join(storageRoot(s.dir!), 'blobs/sha512', hexOf(d512).slice(0, 2), hexOf(d512), 'data')));
+    const mount = await request(s, 'POST', `/v2/sha512/b/blobs/uploads/?mount=${d512}&from=sha512/a`);
+    assert.equal(mount.status, 201, mount.text);
+    assert.equal((await request(s, 'HEAD', `/v2/sha512/b/blobs/${d512}`)).status, 200);
+    assert.equal((await request(s, 'DELETE', `/v2/sha512/b/blobs/${d512}`)).status, 202);
+    assertError(await request(s, 'GET', `/v2/sha512/b/blobs/${d512}`), 404, 'BLOB_UNKNOWN');
+  });
+});
+
 describe('concurrency', () => {
   for (const inmemory of [false, true]) {
     const label = inmemory ? 'inmemory' : 'filesystem';
