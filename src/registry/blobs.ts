@@ -3,7 +3,8 @@
  * to one repository by a link (`<name>/_layers/…/link`). Deleting through the API removes
  * only the link; garbage collection removes data.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { RegistryCache } from './cache.js';
@@ -56,6 +57,13 @@ export class BlobStore {
 
   async open(digest: string, offset: number, length: number): Promise<Readable> {
     return this.driver.reader(pathFor({ kind: 'blobData', digest }), offset, length);
+  }
+
+  /** Stream a byte range of the blob into `destination` and end it. */
+  async send(digest: string, offset: number, length: number, destination: Writable): Promise<void> {
+    const path = pathFor({ kind: 'blobData', digest });
+    if (this.driver.sendTo) return this.driver.sendTo(path, offset, length, destination);
+    await pipeline(await this.driver.reader(path, offset, length), destination);
   }
 
   async redirectURL(method: string, digest: string): Promise<string | null> {

@@ -4,7 +4,7 @@
  * made of [A-Za-z0-9._-] segments (see `checkPath`). Every driver runs the shared
  * conformance suite in test/storage/driver-conformance.ts unchanged.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface FileInfo {
   path: string;
@@ -59,6 +59,11 @@ export interface StorageDriver {
    * beyond the end throws InvalidOffsetError. Throws PathNotFoundError (also for a directory).
    */
   reader(path: string, offset?: number, length?: number): Promise<Readable>;
+  /**
+   * Optional fast path: write the same bytes `reader` would give into `destination` and end
+   * it, honouring its backpressure. Callers fall back to `reader` when a driver lacks it.
+   */
+  sendTo?(path: string, offset: number, length: number | undefined, destination: Writable): Promise<void>;
   /** A writer for `path`; append=true resumes a previous session (see FileWriter). */
   writer(path: string, append: boolean): Promise<FileWriter>;
   /** Throws PathNotFoundError. Directories have size 0 and isDir true. */

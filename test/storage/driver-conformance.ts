@@ -11,7 +11,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import {
   InvalidOffsetError,
   InvalidPathError,
@@ -432,6 +432,53 @@ export function runDriverConformance(
             assert.deepEqual(await readRange(p, offset, length), content.subarray(offset, offset + length), `${offset}+${length}`);
           }
           assert.deepEqual(await readRange(p, MiB + 1), content.subarray(MiB + 1));
+        });
+      });
+
+      it('sendTo, when the driver has it, writes the same bytes as reader and ends the destination', async () => {
+        if (!driver.sendTo) return;
+        await inDir(async (dir) => {
+          const p = `${dir}/f`;
+          const content = randomBytes(3 * MiB + 17);
+          await driver.putContent(p, content);
+          for (const [offset, length] of [
+            [0, undefined],
+            [MiB - 1, MiB + 2],
+            [2 * MiB + 3, 10 * MiB],
+            [3 * MiB + 17, undefined],
+          ] as const) {
+            const got: Buffer[] = [];
+            const sink = new Writable({
+              highWaterMark: 1024,
+              write(chunk: Buffer, _enc, done) {
+                got.push(Buffer.from(chunk)); // the driver may reuse its buffer once we return
+                setImmediate(done); // a slow consumer: backpressure must hold
+              },
+            });
+            await driver.sendTo!(p, offset, length, sink);
+            const end = length === undefined ? content.length : Math.min(content.length, offset + length);
+            assert.deepEqual(Buffer.concat(got), content.subarray(offset, end), `${offset}+${length}`);
+            assert.equal(sink.writableEnded, true);
+          }
+          await expectError(() => driver.sendTo!(`${dir}/missing`, 0, undefined, new Writable({ write: (_c, _e, d) => d() })), PathNotFoundError, `${dir}/missing`, 'sendTo missing');
+        });
+      });
+
+      it('sendTo stops, without hanging, when the destination is destroyed midway', async () => {
+        if (!driver.sendTo) return;
+        await inDir(async (dir) => {
+          const p = `${dir}/f`;
+          await driver.putContent(p, randomBytes(4 * MiB));
+          let seen = 0;
+          const sink = new Writable({
+            write(chunk: Buffer, _enc, done) {
+              seen += chunk.length;
+              if (seen > MiB) sink.destroy();
+              else done();
+            },
+          });
+          await assert.rejects(driver.sendTo!(p, 0, undefined, sink));
+          assert.ok(seen < 4 * MiB);
         });
       });
 

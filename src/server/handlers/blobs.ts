@@ -1,5 +1,4 @@
 /** end-2 (GET/HEAD blob, with Range) and end-10 (DELETE blob). */
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../registry/errors.js';
 import { checkDigest } from '../../registry/names.js';
 import { parseRange } from '../body.js';
@@ -49,9 +48,8 @@ export async function getBlob(ctx: RequestContext): Promise<void> {
     res.end();
     return;
   }
-  const stream = await registry.blobs.open(digest, start, length);
   res.writeHead(status, headers);
-  await pipeline(stream, res);
+  await registry.blobs.send(digest, start, length, res);
 }
 
 export async function deleteBlob(ctx: RequestContext): Promise<void> {
