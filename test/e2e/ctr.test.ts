@@ -1,4 +1,4 @@
-// containerd's ctr (private containerd daemon) against the registry under test: pull with unpack,
+// containerd's ctr (private containerd daemon) against the registry under test: pull with unpack (native snapshotter),
 // push to a second repository (cross-repo mount), push of a new image, multi-arch pull and push.
 // ctr talks to the registry through a recording proxy so the test can see the mount requests.
 import assert from 'node:assert/strict';
@@ -58,7 +58,7 @@ describe('containerd ctr', { timeout: 240_000 }, () => {
     await skopeoCopy(img.ref, `docker://${reg.host}/ctr/src:v1`);
     const src = `${proxy.host}/ctr/src:v1`;
     const dst = `${proxy.host}/ctr/dst:v1`;
-    await ctd.ctr(['image', 'pull', '--plain-http', src]);
+    await ctd.ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', src]);
     const ls = (await ctd.ctr(['image', 'ls'])).stdout;
     assert.equal(imageDigest(ls, src), img.digest, `ctr image ls digest after pull:\n${ls}`);
     // every blob was fetched and verified by containerd
@@ -107,7 +107,7 @@ describe('containerd ctr', { timeout: 240_000 }, () => {
     const multi = await makeMultiArchImage(path.join(work, 'multi'), 'multi', 1);
     await skopeoCopy(multi.ref, `docker://${reg.host}/ctr/multi:v1`, ['--all']);
     const src = `${proxy.host}/ctr/multi:v1`;
-    await ctd.ctr(['image', 'pull', '--plain-http', '--all-platforms', src]);
+    await ctd.ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', '--all-platforms', src]);
     const ls = (await ctd.ctr(['image', 'ls'])).stdout;
     assert.equal(imageDigest(ls, src), multi.digest, `index digest after ctr pull:\n${ls}`);
     const dst = `${proxy.host}/ctr/multi-copy:v1`;

@@ -17,6 +17,7 @@ import {
   makeMultiArchImage,
   makeTinyImage,
   readOciImage,
+  run,
   requireTools,
   runExpectFailure,
   sha256,
@@ -204,5 +205,23 @@ describe(`interop: docker-registry <-> ${TARGET} on one data directory`, { timeo
       assert.ok(repos.includes(r), `docker-registry catalog ${JSON.stringify(repos)} lacks ${r}`);
     }
     await sameListing(reg, TARGET);
+  });
+
+  test(`docker-registry garbage-collect on the shared directory keeps what ${TARGET} wrote; ${TARGET} serves it all after`, async () => {
+    const ref = running!;
+    const configPath = ref.configPath;
+    await ref.stop();
+    running = undefined;
+    const gc = await run('docker-registry', ['garbage-collect', configPath], { env: { AWS_CA_BUNDLE: undefined } });
+    const deleted = gc.stdout.split('\n').filter((l) => /blob eligible for deletion|Deleting blob/i.test(l));
+    const reg = await switchTo('target');
+    await pullAndCheck(reg, 'wharf/oci', 'v1', wharfImg);
+    await pullAndCheck(reg, 'wharf/multi', 'v1', wharfMulti, true);
+    await pullAndCheck(reg, 'ref/oci', 'v2', refImg);
+    await pullAndCheck(reg, 'ref/multi', 'v1', refMulti, true);
+    const still = [...wharfImg.blobs, ...wharfMulti.blobs, ...refImg.blobs, ...refMulti.blobs];
+    for (const d of still) {
+      assert.ok(!deleted.some((l) => l.includes(d)), `garbage-collect deleted ${d}, which is still referenced:\n${deleted.join('\n')}`);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   type OciImage,
   type RegistryServer,
+  describeResult,
   inspectDigest,
   inspectRaw,
   makeMultiArchImage,
@@ -145,5 +146,20 @@ describe('skopeo', { timeout: 240_000 }, () => {
     assert.match(byDigest.stderr, /manifest unknown|not found|unknown/i, 'inspect by digest after delete');
     const tags = await skopeo(['list-tags', '--tls-verify=false', `docker://${reg.host}/skopeo/del`], { allowFail: true });
     if (tags.code === 0) assert.ok(!(JSON.parse(tags.stdout).Tags ?? []).includes('v1'), `tag v1 still listed: ${tags.stdout}`);
+  });
+
+  test('concurrent pushes of one image to one tag and to other repositories all succeed', async () => {
+    const same = await makeTinyImage(path.join(work, 'conc'), 'c', 3);
+    const dests = [
+      ...[0, 1, 2, 3].map(() => `${reg.host}/skopeo/conc:v1`),
+      ...[0, 1, 2, 3].map((i) => `${reg.host}/skopeo/conc${i}:v1`),
+    ];
+    const results = await Promise.all(dests.map((d) => skopeoCopy(same.ref, `docker://${d}`, [], { allowFail: true })));
+    const failed = results.filter((r) => r.code !== 0);
+    assert.deepEqual(failed.map(describeResult), [], 'concurrent skopeo pushes failed');
+    for (const d of new Set(dests)) assert.equal((await inspectRaw(d)).digest, same.digest, `digest of ${d}`);
+    const out = path.join(work, 'pulled-conc');
+    await skopeoCopy(`docker://${reg.host}/skopeo/conc:v1`, `oci:${out}:v1`);
+    await verifyOciLayout(out);
   });
 });
