@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   type OciImage,
   type RegistryServer,
+  TARGET,
   describeResult,
   inspectDigest,
   inspectRaw,
@@ -156,7 +157,14 @@ describe('skopeo', { timeout: 240_000 }, () => {
     ];
     const results = await Promise.all(dests.map((d) => skopeoCopy(same.ref, `docker://${d}`, [], { allowFail: true })));
     const failed = results.filter((r) => r.code !== 0);
-    assert.deepEqual(failed.map(describeResult), [], 'concurrent skopeo pushes failed');
+    if (TARGET === 'reference' && failed.length) {
+      // Distribution 2.8 itself loses this race now and then ("manifest blob unknown" when the same
+      // blob is uploaded to one repository concurrently); Wharf must not. Check the rest of the test.
+      console.log(`[skopeo] docker-registry failed ${failed.length} of ${results.length} concurrent pushes (known Distribution race); pushing them again`);
+      for (const [i, r] of results.entries()) if (r.code !== 0) await skopeoCopy(same.ref, `docker://${dests[i]}`);
+    } else {
+      assert.deepEqual(failed.map(describeResult), [], 'concurrent skopeo pushes failed');
+    }
     for (const d of new Set(dests)) assert.equal((await inspectRaw(d)).digest, same.digest, `digest of ${d}`);
     const out = path.join(work, 'pulled-conc');
     await skopeoCopy(`docker://${reg.host}/skopeo/conc:v1`, `oci:${out}:v1`);
