@@ -9,6 +9,7 @@ import { pathFor } from '../storage/paths.js';
 import { BlobStore, type BlobDescriptor } from './blobs.js';
 import { hashStream, newHash, CANONICAL_ALGORITHM } from './digest.js';
 import { fail } from './errors.js';
+import { streamed } from './memory.js';
 import { algorithmOf } from './names.js';
 
 const UPLOAD_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -130,6 +131,7 @@ export class UploadStore {
         await writer.write(chunk);
         state.hash.update(chunk);
         state.bytes += chunk.length;
+        streamed(chunk.length);
       }
     } catch (err) {
       broken = err;

@@ -24,7 +24,7 @@ import {
 
 const NAME = 'filesystem';
 /** Writes are gathered into batches of this size: fewer syscalls, fewer thread-pool hops. */
-const WRITE_BATCH = 4 * 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
 export interface FilesystemOptions {
@@ -271,10 +271,31 @@ export class FilesystemDriver implements StorageDriver {
   }
 }
 
-/** Appends in place; batches chunks into large writes and keeps one write in flight. */
+/**
+ * Batch buffers shared by all writers. A large upload copies the socket's chunks into one
+ * while the previous one is on its way to disk: the chunks die young (cheap for V8 to
+ * free) instead of piling up until a full collection, so memory stays flat however big the
+ * blob is. Small writes never take one.
+ */
+const batchPool: Buffer[] = [];
+const BATCH_POOL_MAX = 8;
+/** Below this many bytes in a session, chunks are kept as given and written together on close. */
+const SMALL_SESSION = 256 * 1024;
+
+function takeBatch(): Buffer {
+  return batchPool.pop() ?? Buffer.allocUnsafeSlow(WRITE_BATCH);
+}
+
+function giveBatch(buffer: Buffer): void {
+  if (batchPool.length < BATCH_POOL_MAX) batchPool.push(buffer);
+}
+
+/** Appends in place; at most one batch filling and one being written (backpressure). */
 class FilesystemWriter implements FileWriter {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private small: Buffer[] = [];
+  private smallBytes = 0;
+  private batch: Buffer | null = null;
+  private fill = 0;
   private inFlight: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private closed = false;
@@ -295,40 +316,69 @@ class FilesystemWriter implements FileWriter {
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error('writer is closed');
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
     this.written += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH) {
-      await this.inFlight; // backpressure: at most one batch on its way to disk and one filling
-      if (this.failure) throw this.failure;
-      this.flushPending();
+    if (!this.batch) {
+      if (this.smallBytes + chunk.length < SMALL_SESSION) {
+        this.small.push(chunk);
+        this.smallBytes += chunk.length;
+        return;
+      }
+      this.batch = takeBatch();
+      this.fill = 0;
+      for (const b of this.small) this.fill += b.copy(this.batch, this.fill);
+      this.small = [];
+      this.smallBytes = 0;
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      const copied = chunk.copy(this.batch!, this.fill, offset);
+      this.fill += copied;
+      offset += copied;
+      if (this.fill === WRITE_BATCH) {
+        await this.flushBatch();
+        if (this.failure) throw this.failure;
+        this.batch = takeBatch();
+      }
     }
   }
 
-  private flushPending(): void {
-    if (this.pendingBytes === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.inFlight = this.inFlight.then(async () => {
-      if (this.failure) return;
-      try {
-        let buffers = batch;
-        while (buffers.length > 0) {
-          const { bytesWritten } = await this.handle.writev(buffers);
-          buffers = dropBytes(buffers, bytesWritten);
-        }
-      } catch (err) {
-        this.failure = err;
+  /** Hand the filled batch to the disk once the previous one is written. */
+  private async flushBatch(): Promise<void> {
+    const buffer = this.batch!;
+    const data = buffer.subarray(0, this.fill);
+    this.batch = null;
+    this.fill = 0;
+    await this.inFlight;
+    this.inFlight = this.writeAll([data]).finally(() => giveBatch(buffer));
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    if (this.failure) return;
+    try {
+      while (buffers.length > 0) {
+        const { bytesWritten } = await this.handle.writev(buffers);
+        buffers = dropBytes(buffers, bytesWritten);
       }
-    });
+    } catch (err) {
+      this.failure = err;
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flushPending();
-    await this.inFlight;
     this.closed = true;
+    if (this.batch) {
+      if (this.fill > 0) await this.flushBatch();
+      else giveBatch(this.batch);
+      this.batch = null;
+    } else if (this.small.length > 0) {
+      const small = this.small;
+      this.small = [];
+      this.smallBytes = 0;
+      await this.inFlight;
+      this.inFlight = this.writeAll(small);
+    }
+    await this.inFlight;
     await this.handle.close();
     if (this.failure) throw this.failure;
   }
@@ -338,8 +388,9 @@ class FilesystemWriter implements FileWriter {
   }
 
   async cancel(): Promise<void> {
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.small = [];
+    this.smallBytes = 0;
+    this.fill = 0;
     await this.close().catch(() => undefined);
     await fsp.rm(this.full, { force: true });
   }
