@@ -131,15 +131,16 @@ describe('catalog', () => {
   before(async () => {
     c = await startServer({ inmemory: true, catalogMaxEntries: 4 });
     for (const r of repos) await pushImage(c, r, 'v1');
-    await pushBlob(c, 'blobs/only', 'not a repository until a manifest is pushed');
+    // As Distribution 2.8: a repository holding a blob is listed; one with only an upload is not.
+    await pushBlob(c, 'blobs/only', 'listed once a blob is linked');
     await request(c, 'POST', '/v2/uploads/only/blobs/uploads/');
   });
   after(async () => {
     await c.close();
   });
-  const sorted = [...repos].sort();
+  const sorted = [...repos, 'blobs/only'].sort();
 
-  it('lists repositories that have manifests, sorted; capped by catalog.maxentries with a Link', async () => {
+  it('lists repositories that have blobs, sorted; capped by catalog.maxentries with a Link', async () => {
     const res = await request(c, 'GET', '/v2/_catalog');
     assert.equal(res.status, 200);
     assert.match(String(res.headers['content-type']), /^application\/json/);
