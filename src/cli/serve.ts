@@ -1,6 +1,7 @@
 /** `wharf serve [CONFIG]`: load the configuration, refuse what is not implemented, start, stop on signals. */
 import { loadConfig, unsupportedFeatures, type Config } from '../config/index.js';
-import { makeLogger, startRegistry, type RegistrySettings } from './start.js';
+import { makeLogger } from './logging.js';
+import { startRegistry, type RegistrySettings } from './start.js';
 
 export function settingsFromConfig(config: Config): RegistrySettings {
   const { storage, http, log } = config;

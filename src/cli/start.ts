@@ -3,7 +3,8 @@
  * Drivers come from a map, not from import side effects.
  */
 import { resolve } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { makeLogger } from './logging.js';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
 import { purgeUploads } from '../registry/purge.js';
 import { Registry } from '../registry/registry.js';
@@ -33,13 +34,6 @@ export const DRIVERS: Record<string, (options: Record<string, unknown>) => Stora
   inmemory: () => new InMemoryDriver(),
 };
 
-export function makeLogger(settings: RegistrySettings['log']): Logger {
-  return pino({
-    level: settings.level,
-    base: { ...settings.fields },
-    ...(settings.formatter === 'text' ? { timestamp: pino.stdTimeFunctions.isoTime } : {}),
-  });
-}
 
 export interface StartedRegistry {
   url: string;
