@@ -1,5 +1,7 @@
 /** The `wharf` command line: serve, help, --version. */
 import { readFileSync } from 'node:fs';
+import { htpasswdCommand } from './htpasswd.js';
+import { garbageCollect } from './garbage-collect.js';
 import { serve } from './serve.js';
 
 const USAGE = `Usage: wharf <command> [options]
@@ -7,6 +9,10 @@ const USAGE = `Usage: wharf <command> [options]
 Commands:
   serve [CONFIG]     serve the registry (CONFIG also from REGISTRY_CONFIGURATION_PATH;
                      none: filesystem storage under ./data, listening on :5000)
+  htpasswd FILE USER add USER to an htpasswd file or change its password (bcrypt; password
+                     from standard input, or asked for without echo on a terminal)
+  garbage-collect CONFIG [-d] [-m] [-q]
+                     delete blobs no manifest references (registry stopped or read-only)
   help               show this help
   --version, -v      print the version
 
@@ -34,6 +40,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'serve':
       return serve(rest);
+    case 'garbage-collect':
+      return garbageCollect(rest);
+    case 'htpasswd':
+      return htpasswdCommand(rest);
     default:
       console.error(`wharf: unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -83,7 +83,7 @@ export class UploadStore {
   }
 
   /** Complete the upload: append an optional last chunk, verify the digest, move the data into place. */
-  async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | null, start?: number): Promise<BlobDescriptor> {
+  async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | Iterable<Buffer> | null, start?: number): Promise<BlobDescriptor> {
     return this.exclusive(name, id, async () => {
       const status = await this.status(name, id);
       // A final chunk with a Content-Range must continue where the upload stands, as a PATCH must.

@@ -1,0 +1,61 @@
+/** `wharf garbage-collect CONFIG [--dry-run|-d] [--delete-untagged|-m] [--quiet|-q]`, as `registry garbage-collect`. */
+import { loadConfig } from '../config/index.js';
+import { markAndSweep } from '../gc/mark-sweep.js';
+import { DRIVERS } from './start.js';
+
+const FLAGS: Record<string, 'dryRun' | 'removeUntagged' | 'quiet'> = {
+  '-d': 'dryRun',
+  '--dry-run': 'dryRun',
+  '-m': 'removeUntagged',
+  '--delete-untagged': 'removeUntagged',
+  '-q': 'quiet',
+  '--quiet': 'quiet',
+};
+
+export const GC_USAGE = `Usage: wharf garbage-collect CONFIG [flags]
+
+Deletes blobs no manifest references. Run it while no registry writes to the storage
+(stopped, or storage.maintenance.readonly enabled).
+
+Flags:
+  -d, --dry-run           do everything except remove anything
+  -m, --delete-untagged   delete manifests that no tag points at (keeping the children of
+                          tagged indexes and the referrers of kept manifests)
+  -q, --quiet             print only the summary`;
+
+export async function garbageCollect(args: string[]): Promise<number> {
+  const flags = { dryRun: false, removeUntagged: false, quiet: false };
+  const positional: string[] = [];
+  for (const arg of args) {
+    if (arg === '-h' || arg === '--help') {
+      console.log(GC_USAGE);
+      return 0;
+    }
+    const flag = FLAGS[arg];
+    if (flag) flags[flag] = true;
+    else if (arg.startsWith('-')) {
+      console.error(`wharf garbage-collect: unknown flag ${arg}\n\n${GC_USAGE}`);
+      return 2;
+    } else positional.push(arg);
+  }
+  const path = positional[0] ?? process.env.REGISTRY_CONFIGURATION_PATH;
+  if (!path || positional.length > 1) {
+    console.error(`wharf garbage-collect: expected one configuration file\n\n${GC_USAGE}`);
+    return 2;
+  }
+  const { config, warnings } = loadConfig({ path, env: process.env });
+  for (const w of warnings) console.error(`warning: ${w}`);
+  const makeDriver = DRIVERS[config.storage.driver.name];
+  if (!makeDriver) throw new Error(`storage.${config.storage.driver.name}: not supported yet by this version of Wharf`);
+  const driver = makeDriver(config.storage.driver.options as Record<string, unknown>);
+  const summary = /^\n?\d+ blobs marked/;
+  const result = await markAndSweep(driver, {
+    dryRun: flags.dryRun,
+    removeUntagged: flags.removeUntagged,
+    emit: (line) => {
+      if (!flags.quiet || summary.test(line)) console.log(line);
+    },
+  });
+  for (const problem of result.problems) console.error(`problem: ${problem}`);
+  return 0;
+}

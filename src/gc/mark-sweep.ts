@@ -1,0 +1,202 @@
+/**
+ * Offline garbage collection with Distribution's semantics (`registry garbage-collect`):
+ * mark every blob a manifest of any repository references, then delete the blobs nobody
+ * marked. With `removeUntagged`, manifests no tag points at are deleted first, except
+ * (beyond Distribution 2.8) the children of a kept index (#3178) and the referrers of a
+ * kept manifest, which stay. Layer links are left in place, as 2.8 leaves them; a link to
+ * a swept blob answers BLOB_UNKNOWN. A damaged layout is reported and collection goes on.
+ */
+import { listRepositories } from '../registry/catalog.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+
+export interface GCOptions {
+  dryRun: boolean;
+  removeUntagged: boolean;
+  /** Each line Distribution would print (marking, eligibility, summary). */
+  emit?: (line: string) => void;
+}
+
+export interface GCResult {
+  marked: number;
+  blobsDeleted: string[];
+  manifestsDeleted: { name: string; digest: string }[];
+  /** Problems found and stepped over: unreadable manifests, missing blobs. */
+  problems: string[];
+}
+
+interface Candidate {
+  name: string;
+  digest: string;
+  tags: string[];
+  subject?: string;
+  references: string[];
+}
+
+const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+
+async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
+  try {
+    return await driver.list(path);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+/** Digests of a repository's manifest revisions, from the directory names as Distribution reads them. */
+async function revisions(driver: StorageDriver, name: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'manifestRevisionsDir', name }))) {
+    for (const hexDir of await listOrEmpty(driver, algDir)) out.push(`${base(algDir)}:${base(hexDir)}`);
+  }
+  return out;
+}
+
+/** tag → digest its current link names. */
+async function currentTags(driver: StorageDriver, name: string): Promise<Map<string, string>> {
+  const tags = new Map<string, string>();
+  for (const tagDir of await listOrEmpty(driver, pathFor({ kind: 'tagsDir', name }))) {
+    const tag = base(tagDir);
+    try {
+      tags.set(tag, (await driver.getContent(pathFor({ kind: 'tagCurrentLink', name, tag }))).toString().trim());
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return tags;
+}
+
+interface ManifestRefs {
+  references: string[];
+  children: string[];
+  subject?: string;
+}
+
+function digestsOf(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((d) => (d as { digest?: unknown })?.digest).filter((d): d is string => typeof d === 'string');
+}
+
+async function readRefs(driver: StorageDriver, digest: string): Promise<ManifestRefs> {
+  const doc = JSON.parse((await driver.getContent(pathFor({ kind: 'blobData', digest }))).toString('utf8')) as Record<string, unknown>;
+  const config = digestsOf(doc.config ? [doc.config] : []);
+  const layers = digestsOf(doc.layers);
+  const children = digestsOf(doc.manifests);
+  const subject = digestsOf(doc.subject ? [doc.subject] : [])[0];
+  return { references: [...config, ...layers, ...children], children, subject };
+}
+
+export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Promise<GCResult> {
+  const emit = opts.emit ?? (() => undefined);
+  const marked = new Set<string>();
+  const problems: string[] = [];
+  const candidates: Candidate[] = [];
+  const refsCache = new Map<string, ManifestRefs | null>();
+
+  const refsOf = async (digest: string, name: string): Promise<ManifestRefs | null> => {
+    if (!refsCache.has(digest)) {
+      try {
+        refsCache.set(digest, await readRefs(driver, digest));
+      } catch (err) {
+        problems.push(`${name}: manifest ${digest} cannot be read: ${(err as Error).message}`);
+        emit(`${name}: failed to retrieve manifest for digest ${digest}: ${(err as Error).message} (skipped)`);
+        refsCache.set(digest, null);
+      }
+    }
+    return refsCache.get(digest)!;
+  };
+
+  /** Mark a manifest and, depth first, what it references; child manifests of this repository too. */
+  const markManifest = async (name: string, digest: string, revisionsHere: Set<string>): Promise<void> => {
+    const refs = await refsOf(digest, name);
+    if (!refs) return;
+    for (const d of refs.references) {
+      if (marked.has(d)) continue;
+      marked.add(d);
+      emit(`${name}: marking blob ${d}`);
+      if (revisionsHere.has(d)) await markManifest(name, d, revisionsHere);
+    }
+  };
+
+  for (const name of await listRepositories(driver)) {
+    emit(name);
+    const revs = await revisions(driver, name);
+    const here = new Set(revs);
+    const tags = opts.removeUntagged ? await currentTags(driver, name) : new Map<string, string>();
+    const tagged = new Set(tags.values());
+    for (const digest of revs) {
+      if (opts.removeUntagged && !tagged.has(digest)) {
+        const refs = await refsOf(digest, name);
+        candidates.push({ name, digest, tags: [...tags.keys()], subject: refs?.subject, references: refs?.references ?? [] });
+        continue;
+      }
+      emit(`${name}: marking manifest ${digest} `);
+      marked.add(digest);
+      await markManifest(name, digest, here);
+    }
+  }
+
+  // Untagged manifests that a kept manifest needs (index children) or that refer to one (referrers) stay.
+  let doomed = candidates;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const still: Candidate[] = [];
+    for (const c of doomed) {
+      if (marked.has(c.digest) || (c.subject !== undefined && marked.has(c.subject))) {
+        if (!marked.has(c.digest)) {
+          marked.add(c.digest);
+          emit(`${c.name}: marking manifest ${c.digest} (referrer of ${c.subject})`);
+        }
+        for (const d of c.references) marked.add(d);
+        changed = true;
+      } else still.push(c);
+    }
+    doomed = still;
+  }
+  for (const c of doomed) emit(`manifest eligible for deletion: ${c.name}@${c.digest}`);
+
+  if (!opts.dryRun) {
+    for (const c of doomed) {
+      await deleteIfPresent(driver, pathFor({ kind: 'manifestRevisionDir', name: c.name, digest: c.digest }));
+      for (const tag of c.tags) {
+        const indexEntry = pathFor({ kind: 'tagIndexEntryLink', name: c.name, tag, digest: c.digest });
+        await deleteIfPresent(driver, indexEntry.slice(0, indexEntry.lastIndexOf('/')));
+      }
+    }
+  }
+
+  const unmarked: string[] = [];
+  for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
+    for (const prefixDir of await listOrEmpty(driver, algDir)) {
+      for (const hexDir of await listOrEmpty(driver, prefixDir)) {
+        const digest = `${base(algDir)}:${base(hexDir)}`;
+        if (marked.has(digest)) continue;
+        const hasData = await driver.stat(`${hexDir}/data`).then(
+          () => true,
+          () => false,
+        );
+        if (hasData) unmarked.push(digest);
+      }
+    }
+  }
+  emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
+  for (const digest of unmarked) {
+    emit(`blob eligible for deletion: ${digest}`);
+    if (!opts.dryRun) await deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest }));
+  }
+  return {
+    marked: marked.size,
+    blobsDeleted: opts.dryRun ? [] : unmarked,
+    manifestsDeleted: opts.dryRun ? [] : doomed.map((c) => ({ name: c.name, digest: c.digest })),
+    problems,
+  };
+}
+
+async function deleteIfPresent(driver: StorageDriver, path: string): Promise<void> {
+  try {
+    await driver.delete(path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
