@@ -25,7 +25,22 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     // With validation on and no allow list, Distribution refuses every layer URL: so does an empty list here.
     urlsAllow: config.validation.enabled ? [...urls.allow] : ['.*'],
     urlsDeny: [...urls.deny],
+    auth: authSettings(config),
   };
+}
+
+function authSettings(config: Config): RegistrySettings['auth'] {
+  const { htpasswd, silly, token } = config.auth;
+  if (htpasswd) return { htpasswd: { realm: htpasswd.realm, path: htpasswd.path } };
+  if (silly) return { silly: { realm: silly.realm, service: silly.service } };
+  if (token) return { token: { ...token, signingalgorithms: token.signingalgorithms ? [...token.signingalgorithms] : undefined } };
+  return undefined;
+}
+
+/** Basic auth sends passwords in clear without TLS (as Distribution's check: a certificate or Let's Encrypt). */
+function basicAuthWithoutTLS(config: Config): boolean {
+  const tls = config.http.tls;
+  return config.auth.htpasswd !== undefined && tls.certificate === '' && tls.letsencrypt.cachefile === '';
 }
 
 export async function serve(args: string[]): Promise<number> {
@@ -36,6 +51,9 @@ export async function serve(args: string[]): Promise<number> {
   const unsupported = unsupportedFeatures(loaded.config);
   if (unsupported.length > 0) {
     throw new Error(`configuration ${loaded.source} uses what this version does not support yet:\n  ${unsupported.join('\n  ')}`);
+  }
+  if (basicAuthWithoutTLS(loaded.config)) {
+    log.warn('auth.htpasswd without TLS (http.tls): passwords cross the network in clear; serve over TLS or behind a TLS proxy');
   }
   const started = await startRegistry(settings, log);
   log.info({ config: loaded.source, storage: settings.storage.name, ...storageWhere(settings) }, `listening on ${settings.http.addr}`);

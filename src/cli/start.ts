@@ -9,6 +9,7 @@ import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
 import { purgeUploads } from '../registry/purge.js';
 import { Registry } from '../registry/registry.js';
 import { createApp, listen, type RunningServer } from '../server/app.js';
+import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
@@ -27,6 +28,8 @@ export interface RegistrySettings {
   uploadPurging?: { enabled: boolean; age: number; interval: number; dryrun: boolean };
   urlsAllow: string[];
   urlsDeny: string[];
+  /** Distribution's `auth` section (htpasswd, silly or token); absent: no authentication. */
+  auth?: AuthSettings;
 }
 
 export const DRIVERS: Record<string, (options: Record<string, unknown>) => StorageDriver> = {
@@ -52,9 +55,11 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },
     manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
   });
+  const access = await createAccessController(settings.auth, log);
   const handler = createApp({
     registry,
     log,
+    access,
     accessLog: settings.log.accessLog,
     options: {
       host: settings.http.host,
@@ -75,6 +80,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     log,
     close: async () => {
       stopPurger();
+      access?.close?.();
       await running.close();
     },
   };

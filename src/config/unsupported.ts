@@ -24,10 +24,6 @@ export const UNSUPPORTED: readonly Row[] = [
   { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
   { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
   { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
-  // auth
-  { key: 'auth.silly', used: (c) => c.auth.silly !== undefined },
-  { key: 'auth.token', used: (c) => c.auth.token !== undefined },
-  { key: 'auth.htpasswd', used: (c) => c.auth.htpasswd !== undefined },
   // middleware
   ...(['registry', 'repository', 'storage'] as const).map((k) => ({
     key: `middleware.${k}`,

@@ -14,6 +14,7 @@ import { catalog, listReferrers, listTags } from './handlers/listings.js';
 import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './handlers/uploads.js';
 import { accessLogLine } from './access-log.js';
+import { AuthChallenge, type Access, type AccessController } from './auth/index.js';
 import { API_VERSION_HEADER, sendError, sendJSON, sendNotFoundPage } from './respond.js';
 import { matchRoute, type RouteName } from './routes.js';
 
@@ -39,6 +40,8 @@ export interface AppDeps {
   log: Logger;
   options: ServerOptions;
   accessLog: boolean;
+  /** The configured `auth` access controller; none: every request passes. */
+  access?: AccessController;
 }
 
 export interface RunningServer {
@@ -88,22 +91,84 @@ async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, 
     res.setHeader('Allow', match.allowed.join(', '));
     throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on this route`, undefined, 405);
   }
+  const name = match.name ?? '';
+  if (match.name !== undefined) checkName(name);
+  const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+  const auth = deps.access ? await authorize(deps, req, match.route, name, query) : undefined;
   if (deps.options.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
     throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode (storage.maintenance.readonly): writes are refused', undefined, 405);
   }
-  const name = match.name ?? '';
-  if (match.name !== undefined) checkName(name);
   const ctx: RequestContext = {
     req,
     res,
     registry: deps.registry,
     log: deps.log,
     options: deps.options,
-    query: new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)),
+    query,
     name,
     reference: match.reference ?? '',
+    ...(auth && { user: auth.user, mountAllowed: auth.mountAllowed }),
   };
   await handler(ctx);
+}
+
+/** The accesses a route needs, as Distribution's appendAccessRecords: reads pull, writes pull+push, DELETE delete. */
+function neededAccesses(route: RouteName, method: string, name: string): Access[] {
+  if (route === 'base') return []; // authentication only
+  if (route === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+  if (method === 'GET' || method === 'HEAD') return [{ type: 'repository', name, actions: ['pull'] }];
+  if (method === 'DELETE') return [{ type: 'repository', name, actions: ['delete'] }];
+  return [{ type: 'repository', name, actions: ['pull', 'push'] }];
+}
+
+/**
+ * Ask the access controller before the handler runs. A cross-repository mount also asks for pull on
+ * `from`; when only that is refused, the request goes on as a plain upload (no mount) instead of failing.
+ * Refusals are logged without secrets: credentials missing at debug level (every client's first request),
+ * credentials refused at info.
+ */
+async function authorize(
+  deps: AppDeps,
+  req: IncomingMessage,
+  route: RouteName,
+  name: string,
+  query: URLSearchParams,
+): Promise<{ user: string; mountAllowed: boolean }> {
+  const access = deps.access!;
+  const needed = neededAccesses(route, req.method ?? '', name);
+  const from = route === 'uploadStart' ? query.get('from') : null;
+  let fromValid = false;
+  if (from !== null && from !== '') {
+    try {
+      checkName(from);
+      fromValid = true;
+    } catch {
+      /* the handler answers NAME_INVALID */
+    }
+  }
+  try {
+    if (!fromValid) return { user: (await access.authorized(req, needed)).user, mountAllowed: true };
+    const withFrom: Access[] = [...needed, { type: 'repository', name: from!, actions: ['pull'] }];
+    try {
+      return { user: (await access.authorized(req, withFrom)).user, mountAllowed: true };
+    } catch (err) {
+      if (!(err instanceof AuthChallenge)) throw err;
+      try {
+        const grant = await access.authorized(req, needed);
+        deps.log.debug({ method: req.method, path: req.url?.split('?')[0], user: grant.user, from }, 'no pull access on the mount source: plain upload');
+        return { user: grant.user, mountAllowed: false };
+      } catch {
+        throw err; // the challenge that names every scope, so a token for the mount can be asked for
+      }
+    }
+  } catch (err) {
+    if (err instanceof AuthChallenge) {
+      const entry = { method: req.method, path: req.url?.split('?')[0], remote: req.socket.remoteAddress, reason: err.reason };
+      if (err.hadCredentials) deps.log.info(entry, 'access refused');
+      else deps.log.debug(entry, 'access refused');
+    }
+    throw err;
+  }
 }
 
 /** Listen on `addr` ("host:port", ":port"); resolves once bound. */

@@ -29,6 +29,10 @@ export interface RequestContext {
   name: string;
   /** Tag, digest or upload id from the path (percent-decoded). */
   reference: string;
+  /** The authenticated user, when `auth` is configured. */
+  user?: string;
+  /** False when `auth` refused pull on a cross-repository mount's `from`: upload instead of mounting. */
+  mountAllowed?: boolean;
 }
 
 /** Absolute URL for a path under /v2/, as Distribution builds them (or relative when configured). */

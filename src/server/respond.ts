@@ -34,7 +34,9 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   // A request body we did not read would otherwise be parsed as the next request.
   // (Set before writing: after writeHead, setHeader throws.)
   if (!req.complete) res.setHeader('Connection', 'close');
-  sendJSON(res, e.status, { errors: [entry] }, extraHeaders);
+  // An access controller's refusal carries its WWW-Authenticate challenge.
+  const challenge = (e as { headers?: Record<string, string> }).headers;
+  sendJSON(res, e.status, { errors: [entry] }, challenge ? { ...challenge, ...extraHeaders } : extraHeaders);
 }
 
 export function sendNotFoundPage(res: ServerResponse): void {

@@ -22,7 +22,6 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(SAMPLE_CONFIG_YAML), [
       'storage.cache.blobdescriptor (redis): not supported yet by this version of Wharf',
       'storage.tag.concurrencylimit: not supported yet by this version of Wharf',
-      'auth.token: not supported yet by this version of Wharf',
       'middleware.registry (ARegistryMiddleware): not supported yet by this version of Wharf',
       'middleware.repository (ARepositoryMiddleware): not supported yet by this version of Wharf',
       'middleware.storage (cloudfront): not supported yet by this version of Wharf',
@@ -44,12 +43,12 @@ describe('unsupportedFeatures', () => {
     ]);
   });
 
-  it('reports cloud storage drivers and auth, whether from the file or the environment', () => {
+  it('reports cloud storage drivers, whether from the file or the environment; auth is implemented', () => {
     assert.deepEqual(unsupported('version: 0.1\nstorage:\n  s3:\n    bucket: b\n'), ['storage.s3: not supported yet by this version of Wharf']);
     assert.deepEqual(unsupported(BASE, { REGISTRY_STORAGE: 'gcs' }), ['storage.gcs: not supported yet by this version of Wharf']);
-    assert.deepEqual(unsupported(BASE, { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: '/p' }), [
-      'auth.htpasswd: not supported yet by this version of Wharf',
-    ]);
+    assert.deepEqual(unsupported(BASE, { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: '/p' }), []);
+    assert.deepEqual(unsupported(`${BASE}auth:\n  silly: {realm: r, service: s}\n`), []);
+    assert.deepEqual(unsupported(`${BASE}auth:\n  token: {realm: r, service: s, issuer: i, rootcertbundle: /b, autoredirect: true}\n`), []);
     assert.deepEqual(unsupported(`${BASE}auth: none\n`), []);
   });
 

@@ -38,7 +38,8 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
   checkLength(ctx);
   const mount = query.get('mount');
   const from = query.get('from');
-  if (mount !== null && from !== null && from !== '') {
+  // Without pull access on `from` (auth), the mount is not tried: the client gets a plain upload.
+  if (mount !== null && from !== null && from !== '' && ctx.mountAllowed !== false) {
     const digest = checkDigest(mount);
     checkName(from);
     const mounted = await registry.blobs.mount(ctx.name, from, digest);
