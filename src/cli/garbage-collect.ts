@@ -49,13 +49,22 @@ export async function garbageCollect(args: string[]): Promise<number> {
   if (!makeDriver) throw new Error(`storage.${config.storage.driver.name}: not supported yet by this version of Wharf`);
   const driver = makeDriver(config.storage.driver.options as Record<string, unknown>);
   const summary = /^\n?\d+ blobs marked/;
+  // Tens of thousands of lines: gathered and written in large pieces, not one write each.
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length > 0) process.stdout.write(`${pending.join('\n')}\n`);
+    pending = [];
+  };
   const result = await markAndSweep(driver, {
     dryRun: flags.dryRun,
     removeUntagged: flags.removeUntagged,
     emit: (line) => {
-      if (!flags.quiet || summary.test(line)) console.log(line);
+      if (flags.quiet && !summary.test(line)) return;
+      pending.push(line);
+      if (pending.length >= 4096) flush();
     },
   });
+  flush();
   for (const problem of result.problems) console.error(`problem: ${problem}`);
   return 0;
 }

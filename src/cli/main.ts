@@ -1,8 +1,5 @@
 /** The `wharf` command line: serve, help, --version. */
 import { readFileSync } from 'node:fs';
-import { htpasswdCommand } from './htpasswd.js';
-import { garbageCollect } from './garbage-collect.js';
-import { serve } from './serve.js';
 
 const USAGE = `Usage: wharf <command> [options]
 
@@ -39,11 +36,12 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`wharf ${version()}`);
       return 0;
     case 'serve':
-      return serve(rest);
+      // Commands load their modules when run: `wharf --version` need not load a server and SDKs.
+      return (await import('./serve.js')).serve(rest);
     case 'garbage-collect':
-      return garbageCollect(rest);
+      return (await import('./garbage-collect.js')).garbageCollect(rest);
     case 'htpasswd':
-      return htpasswdCommand(rest);
+      return (await import('./htpasswd.js')).htpasswdCommand(rest);
     default:
       console.error(`wharf: unknown command "${command}"\n\n${USAGE}`);
       return 2;

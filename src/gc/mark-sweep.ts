@@ -35,6 +35,23 @@ interface Candidate {
 
 const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 
+/** Storage round trips dominate: keep this many in flight. */
+const PARALLEL = 32;
+
+/** `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
   try {
     return await driver.list(path);
@@ -119,11 +136,17 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
     }
   };
 
-  for (const name of await listRepositories(driver)) {
-    emit(name);
+  // Read every repository's revisions, tags and manifests with many requests in flight; then
+  // mark in repository order, so the output reads as Distribution's does.
+  const repos = await mapPool(await listRepositories(driver), 4, async (name) => {
     const revs = await revisions(driver, name);
-    const here = new Set(revs);
     const tags = opts.removeUntagged ? await currentTags(driver, name) : new Map<string, string>();
+    await mapPool(revs, PARALLEL, (digest) => refsOf(digest, name));
+    return { name, revs, tags };
+  });
+  for (const { name, revs, tags } of repos) {
+    emit(name);
+    const here = new Set(revs);
     const tagged = new Set(tags.values());
     for (const digest of revs) {
       if (opts.removeUntagged && !tagged.has(digest)) {
@@ -168,23 +191,22 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
 
   const unmarked: string[] = [];
   for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
-    for (const prefixDir of await listOrEmpty(driver, algDir)) {
-      for (const hexDir of await listOrEmpty(driver, prefixDir)) {
-        const digest = `${base(algDir)}:${base(hexDir)}`;
-        if (marked.has(digest)) continue;
-        const hasData = await driver.stat(`${hexDir}/data`).then(
-          () => true,
-          () => false,
-        );
-        if (hasData) unmarked.push(digest);
-      }
-    }
+    const prefixes = await listOrEmpty(driver, algDir);
+    const perPrefix = await mapPool(prefixes, PARALLEL, async (prefixDir) => {
+      const candidates = (await listOrEmpty(driver, prefixDir)).filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
+      const withData = await mapPool(candidates, 4, (hexDir) =>
+        driver.stat(`${hexDir}/data`).then(
+          () => `${base(algDir)}:${base(hexDir)}`,
+          () => null,
+        ),
+      );
+      return withData.filter((d): d is string => d !== null);
+    });
+    for (const list of perPrefix) unmarked.push(...list);
   }
   emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
-  for (const digest of unmarked) {
-    emit(`blob eligible for deletion: ${digest}`);
-    if (!opts.dryRun) await deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest }));
-  }
+  for (const digest of unmarked) emit(`blob eligible for deletion: ${digest}`);
+  if (!opts.dryRun) await mapPool(unmarked, PARALLEL, (digest) => deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest })));
   return {
     marked: marked.size,
     blobsDeleted: opts.dryRun ? [] : unmarked,
