@@ -25,6 +25,7 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     // With validation on and no allow list, Distribution refuses every layer URL: so does an empty list here.
     urlsAllow: config.validation.enabled ? [...urls.allow] : ['.*'],
     urlsDeny: [...urls.deny],
+    redirectDisabled: storage.redirect.disable,
     auth: authSettings(config),
   };
 }

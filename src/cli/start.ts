@@ -13,6 +13,7 @@ import { createAccessController, type AuthSettings } from '../server/auth/index.
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
+import { S3Driver } from '../storage/s3.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -28,13 +29,22 @@ export interface RegistrySettings {
   uploadPurging?: { enabled: boolean; age: number; interval: number; dryrun: boolean };
   urlsAllow: string[];
   urlsDeny: string[];
+  /** `storage.redirect.disable`: drivers that can redirect blob GETs (s3) serve them instead. */
+  redirectDisabled?: boolean;
   /** Distribution's `auth` section (htpasswd, silly or token); absent: no authentication. */
   auth?: AuthSettings;
 }
 
-export const DRIVERS: Record<string, (options: Record<string, unknown>) => StorageDriver> = {
+/** What a driver may use besides its own parameters (garbage-collect passes none). */
+export interface DriverContext {
+  log: Logger;
+  redirect: boolean;
+}
+
+export const DRIVERS: Record<string, (options: Record<string, unknown>, context?: DriverContext) => StorageDriver> = {
   filesystem: (o) => new FilesystemDriver({ rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) }),
   inmemory: () => new InMemoryDriver(),
+  s3: (o, c) => S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
 };
 
 
@@ -49,7 +59,7 @@ export interface StartedRegistry {
 export async function startRegistry(settings: RegistrySettings, log: Logger = makeLogger(settings.log)): Promise<StartedRegistry> {
   const makeDriver = DRIVERS[settings.storage.name];
   if (!makeDriver) throw new Error(`storage driver "${settings.storage.name}" is not available`);
-  const driver = makeDriver(settings.storage.options);
+  const driver = makeDriver(settings.storage.options, { log, redirect: !settings.redirectDisabled });
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
     cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },

@@ -16,7 +16,6 @@ interface Row {
 
 export const UNSUPPORTED: readonly Row[] = [
   // storage
-  { key: 'storage.s3', used: (c) => c.storage.driver.name === 's3' },
   { key: 'storage.azure', used: (c) => c.storage.driver.name === 'azure' },
   { key: 'storage.gcs', used: (c) => c.storage.driver.name === 'gcs' },
   { key: 'storage.swift', used: (c) => c.storage.driver.name === 'swift' },

@@ -36,6 +36,8 @@ export interface StartOptions {
   readOnly?: boolean;
   /** where config and log go (default: a new temp dir) */
   workDir?: string;
+  /** driver lines under `storage:` instead of the filesystem driver, e.g. ['  s3:', '    bucket: b'] */
+  storage?: string[];
 }
 
 export function freePort(): Promise<number> {
@@ -52,14 +54,13 @@ export function freePort(): Promise<number> {
 }
 
 /** Distribution's config format; Wharf reads the same file. */
-export function registryConfig(dataDir: string, port: number, readOnly = false): string {
+export function registryConfig(dataDir: string, port: number, readOnly = false, storage?: string[]): string {
   return [
     'version: 0.1',
     'log:',
     '  level: info',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${dataDir}`,
+    ...(storage ?? ['  filesystem:', `    rootdirectory: ${dataDir}`]),
     '  delete:',
     '    enabled: true',
     '  maintenance:',
@@ -80,7 +81,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
   fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port ?? (await freePort());
   const configPath = path.join(workDir, `${kind}-${port}.yml`);
-  fs.writeFileSync(configPath, registryConfig(dataDir, port, opts.readOnly));
+  fs.writeFileSync(configPath, registryConfig(dataDir, port, opts.readOnly, opts.storage));
   const logPath = path.join(workDir, `${kind}-${port}.log`);
   const logFd = fs.openSync(logPath, 'a');
   const env: Record<string, string> = {};
@@ -126,7 +127,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
       const e = exited as { code: number | null; signal: NodeJS.Signals | null };
       throw new Error(
         `${kind} registry exited during start-up (code ${e.code}, signal ${e.signal}); ` +
-          `command: ${[cmd, ...(args as string[])].join(' ')}\nconfig:\n${registryConfig(dataDir, port, opts.readOnly)}` +
+          `command: ${[cmd, ...(args as string[])].join(' ')}\nconfig:\n${registryConfig(dataDir, port, opts.readOnly, opts.storage)}` +
           `--- log ${logPath} ---\n${logTail()}`,
       );
     }
