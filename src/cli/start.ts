@@ -8,7 +8,9 @@ import { makeLogger } from './logging.js';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
 import { purgeUploads } from '../registry/purge.js';
 import { Registry } from '../registry/registry.js';
-import { createApp, listen, type RunningServer } from '../server/app.js';
+import { createApp } from '../server/app.js';
+import { resolveTls, type TlsSettings } from '../server/tls/options.js';
+import { listenTransport } from '../server/transport.js';
 import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
@@ -21,7 +23,19 @@ export interface RegistrySettings {
   /** `storage.cache.blobdescriptor` is set (positive link answers are cached). */
   descriptorCache?: boolean;
   descriptorCacheEntries?: number;
-  http: { addr: string; host?: string; prefix: string; relativeurls: boolean; headers: Record<string, string[]> };
+  http: {
+    addr: string;
+    host?: string;
+    prefix: string;
+    relativeurls: boolean;
+    headers: Record<string, string[]>;
+    /** `http.tls` (absent or empty: cleartext). */
+    tls?: TlsSettings;
+    /** `http.http2.disabled`. */
+    http2Disabled?: boolean;
+    /** `http.h2c.enabled`. */
+    h2c?: boolean;
+  };
   log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
   catalogMaxEntries: number;
   readOnly?: boolean;
@@ -59,6 +73,8 @@ export interface StartedRegistry {
 export async function startRegistry(settings: RegistrySettings, log: Logger = makeLogger(settings.log)): Promise<StartedRegistry> {
   const makeDriver = DRIVERS[settings.storage.name];
   if (!makeDriver) throw new Error(`storage driver "${settings.storage.name}" is not available`);
+  // TLS problems (unreadable files, unknown cipher suites) stop start-up before anything else starts.
+  const tlsResolved = settings.http.tls ? resolveTls(settings.http.tls) : undefined;
   const driver = makeDriver(settings.storage.options, { log, redirect: !settings.redirectDisabled });
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
@@ -80,11 +96,16 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       readOnly: settings.readOnly ?? false,
     },
   });
-  const running: RunningServer = await listen(handler, settings.http.addr);
+  const running = await listenTransport(handler, settings.http.addr, {
+    tls: tlsResolved,
+    http2: !settings.http.http2Disabled,
+    h2c: settings.http.h2c ?? false,
+    log,
+  });
   const stopPurger = settings.uploadPurging?.enabled ? startUploadPurger(driver, settings.uploadPurging, log) : () => undefined;
   const hostPart = settings.http.addr.slice(0, settings.http.addr.lastIndexOf(':')) || '127.0.0.1';
   return {
-    url: `http://${hostPart === '0.0.0.0' || hostPart === '::' ? '127.0.0.1' : hostPart}:${running.port}`,
+    url: `${running.scheme}://${hostPart === '0.0.0.0' || hostPart === '::' ? '127.0.0.1' : hostPart}:${running.port}`,
     port: running.port,
     registry,
     log,

@@ -42,19 +42,8 @@ export const UNSUPPORTED: readonly Row[] = [
   // http
   { key: 'http.net', used: (c) => c.http.net === 'unix' && 'unix' },
   { key: 'http.draintimeout', used: (c) => c.http.draintimeout > 0 },
-  {
-    key: 'http.tls',
-    used: (c) => {
-      const t = c.http.tls;
-      const le = t.letsencrypt;
-      return t.certificate !== '' || t.key !== '' || t.clientcas.length > 0 || t.clientauth !== undefined ||
-        t.minimumtls !== undefined || t.ciphersuites.length > 0 ||
-        le.cachefile !== '' || le.email !== '' || le.hosts.length > 0 || le.directoryurl !== '';
-    },
-  },
   { key: 'http.debug', used: (c) => c.http.debug.addr !== '' },
   { key: 'http.debug.prometheus', used: (c) => c.http.debug.prometheus.enabled },
-  { key: 'http.h2c', used: (c) => c.http.h2c.enabled },
   // log
   { key: 'log.hooks', used: (c) => c.log.hooks.filter((h) => !h.disabled).map((h) => h.type || '(no type)').join(', ') },
   { key: 'log.reportcaller', used: (c) => c.log.reportcaller },

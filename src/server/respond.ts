@@ -33,7 +33,8 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   if (e.detail !== undefined) entry.detail = e.detail;
   // A request body we did not read would otherwise be parsed as the next request.
   // (Set before writing: after writeHead, setHeader throws.)
-  if (!req.complete) res.setHeader('Connection', 'close');
+  // HTTP/2 has no Connection header (the stream is reset instead): only HTTP/1.x gets it.
+  if (!req.complete && req.httpVersionMajor < 2) res.setHeader('Connection', 'close');
   // An access controller's refusal carries its WWW-Authenticate challenge.
   const challenge = (e as { headers?: Record<string, string> }).headers;
   sendJSON(res, e.status, { errors: [entry] }, challenge ? { ...challenge, ...extraHeaders } : extraHeaders);

@@ -28,7 +28,6 @@ describe('unsupportedFeatures', () => {
       'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'http.draintimeout: not supported yet by this version of Wharf',
-      'http.tls: not supported yet by this version of Wharf',
       'http.debug: not supported yet by this version of Wharf',
       'http.debug.prometheus: not supported yet by this version of Wharf',
       'notifications.endpoints (alistener): not supported yet by this version of Wharf',
@@ -52,14 +51,13 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(`${BASE}auth: none\n`), []);
   });
 
-  it('reports gc, unix sockets, h2c and log hooks', () => {
+  it('reports gc, unix sockets and log hooks (h2c is supported)', () => {
     const yaml = 'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging: {enabled: true, age: 1h, interval: 24h, dryrun: false}\n' +
       '    readonly: {enabled: true}\n  gc: {enabled: true}\nhttp:\n  net: unix\n  addr: /tmp/r.sock\n  h2c: {enabled: true}\n' +
       'log:\n  hooks:\n    - type: mail\n      levels: [panic]\n';
     assert.deepEqual(unsupported(yaml), [
       'storage.gc: not supported yet by this version of Wharf',
       'http.net (unix): not supported yet by this version of Wharf',
-      'http.h2c: not supported yet by this version of Wharf',
       'log.hooks (mail): not supported yet by this version of Wharf',
     ]);
   });
