@@ -126,8 +126,10 @@ export class FilesystemDriver implements StorageDriver {
    */
   async sendTo(path: string, offset: number, length: number | undefined, destination: Writable): Promise<void> {
     const { handle, end } = await this.openRange(path, offset, length);
-    const chunk = Math.max(1, Math.min(READ_CHUNK, end - offset));
-    const free: Buffer[] = [Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk)];
+    const chunk = READ_CHUNK;
+    // Buffers come from a pool shared by all transfers: a per-request allocation would live long
+    // enough to reach V8's old generation and stay in memory until a full collection.
+    const free: Buffer[] = [takeReadBuffer(), takeReadBuffer(), takeReadBuffer()];
     let waiting: ((b: Buffer | null) => void) | null = null;
     let gone = false;
     const onGone = () => {
@@ -149,19 +151,28 @@ export class FilesystemDriver implements StorageDriver {
         const buf = free.pop() ?? (await new Promise<Buffer | null>((resolve) => (waiting = resolve)));
         if (!buf || gone) break;
         const { bytesRead } = await handle.read(buf, 0, Math.min(chunk, end - position), position);
+        if (gone) {
+          free.push(buf);
+          break;
+        }
         if (bytesRead === 0) throw new Error(`${NAME}: ${path} ended early at ${position} of ${end}`);
         position += bytesRead;
         destination.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), () => release(buf));
       }
       if (gone) throw Object.assign(new Error('destination closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       await new Promise<void>((resolve, reject) => {
-        destination.end(() => resolve());
         destination.once('error', reject);
+        destination.end(() => {
+          destination.off('error', reject);
+          resolve();
+        });
       });
     } finally {
       destination.off('close', onGone);
       destination.off('error', onGone);
       await handle.close();
+      // A buffer still queued on a destroyed socket is not returned: the pool just allocates anew.
+      for (const b of free) giveReadBuffer(b);
     }
   }
 
@@ -277,6 +288,17 @@ export class FilesystemDriver implements StorageDriver {
  * free) instead of piling up until a full collection, so memory stays flat however big the
  * blob is. Small writes never take one.
  */
+const readPool: Buffer[] = [];
+const READ_POOL_MAX = 24;
+
+function takeReadBuffer(): Buffer {
+  return readPool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+}
+
+function giveReadBuffer(buffer: Buffer): void {
+  if (readPool.length < READ_POOL_MAX && !readPool.includes(buffer)) readPool.push(buffer);
+}
+
 const batchPool: Buffer[] = [];
 const BATCH_POOL_MAX = 8;
 /** Below this many bytes in a session, chunks are kept as given and written together on close. */
