@@ -71,4 +71,10 @@ export class RegistryCache {
     this.blobSizes = options.descriptors ? new LRU<number>(options.descriptorEntries) : null;
     this.manifests = new LRU<Buffer>(options.manifestBytes, (b) => b.length);
   }
+
+  /** Drop every link answer about repository `name` (it was deleted). */
+  forget(name: string): void {
+    this.links?.deletePrefix(`layer:${name}@`);
+    this.links?.deletePrefix(`revision:${name}@`);
+  }
 }

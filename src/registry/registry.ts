@@ -2,7 +2,8 @@
  * The registry service: the spec's rules over a storage driver. The server layer calls
  * only this; nothing here knows about HTTP.
  */
-import type { StorageDriver } from '../storage/driver.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
 import { BlobStore } from './blobs.js';
 import { DEFAULT_CACHE_OPTIONS, RegistryCache, type CacheOptions } from './cache.js';
 import { listRepositories } from './catalog.js';
@@ -29,12 +30,13 @@ export class Registry {
   readonly uploads: UploadStore;
   readonly tags: TagStore;
   readonly manifests: ManifestStore;
+  private readonly cache: RegistryCache;
 
   constructor(
     readonly driver: StorageDriver,
     readonly options: RegistryOptions,
   ) {
-    const cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS);
+    const cache = (this.cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS));
     this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs);
     this.tags = new TagStore(driver);
@@ -49,6 +51,24 @@ export class Registry {
     const tags = await this.tags.list(name);
     if (tags === null) fail('NAME_UNKNOWN', 'repository name not known to registry', { name });
     return paginate(tags, n, last);
+  }
+
+  /**
+   * Delete a whole repository: its tags, manifest revisions, layer links and uploads. Blobs stay
+   * for garbage collection; repositories nested below this name are untouched.
+   */
+  async deleteRepository(name: string): Promise<void> {
+    const repo = pathFor({ kind: 'repository', name });
+    const own = ['_manifests', '_layers', '_uploads'].map((d) => `${repo}/${d}`);
+    const present = await Promise.all(own.map((p) => this.driver.stat(p).then(() => true, () => false)));
+    if (!present[0] && !present[1]) fail('NAME_UNKNOWN', 'repository name not known to registry', { name });
+    for (let i = 0; i < own.length; i++) {
+      if (!present[i]) continue;
+      await this.driver.delete(own[i]!).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    this.cache.forget(name);
   }
 
   async catalog(n: number | undefined, last: string | undefined): Promise<Page<string>> {

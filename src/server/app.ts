@@ -10,7 +10,7 @@ import { checkName } from '../registry/names.js';
 import type { Registry } from '../registry/registry.js';
 import type { RequestContext, ServerOptions } from './context.js';
 import { deleteBlob, getBlob } from './handlers/blobs.js';
-import { catalog, listReferrers, listTags } from './handlers/listings.js';
+import { catalog, deleteRepository, listReferrers, listTags } from './handlers/listings.js';
 import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './handlers/uploads.js';
 import { accessLogLine } from './access-log.js';
@@ -29,6 +29,7 @@ const HANDLERS: Record<RouteName, Partial<Record<string, Handler>>> = {
   upload: { GET: uploadStatus, HEAD: uploadStatus, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload },
   manifest: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
   referrers: { GET: listReferrers, HEAD: listReferrers },
+  repository: { DELETE: deleteRepository },
 };
 
 async function base(ctx: RequestContext): Promise<void> {

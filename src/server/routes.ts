@@ -11,7 +11,8 @@ export type RouteName =
   | 'upload' // end-5/6/13  PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/<reference>
   | 'manifest' // end-3/7/9  GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>
   | 'tags' // end-8a/8b  GET /v2/<name>/tags/list
-  | 'referrers'; // end-12a/12b  GET /v2/<name>/referrers/<digest>
+  | 'referrers' // end-12a/12b  GET /v2/<name>/referrers/<digest>
+  | 'repository'; // Wharf: DELETE /v2/_wharf/repositories/<name> (a name component cannot start with "_")
 
 export interface RouteMatch {
   route: RouteName;
@@ -23,6 +24,7 @@ export interface RouteMatch {
 const ROUTES: { route: RouteName; pattern: RegExp; methods: readonly string[] }[] = [
   { route: 'base', pattern: /^\/v2\/?$/, methods: ['GET', 'HEAD'] },
   { route: 'catalog', pattern: /^\/v2\/_catalog\/?$/, methods: ['GET', 'HEAD'] },
+  { route: 'repository', pattern: /^\/v2\/_wharf\/repositories\/(.+?)\/?$/, methods: ['DELETE'] },
   { route: 'tags', pattern: /^\/v2\/(.+)\/tags\/list\/?$/, methods: ['GET', 'HEAD'] },
   { route: 'uploadStart', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: ['POST'] },
   { route: 'upload', pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, methods: ['GET', 'HEAD', 'PATCH', 'PUT', 'DELETE'] },

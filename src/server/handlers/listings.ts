@@ -4,7 +4,7 @@ import { fail } from '../../registry/errors.js';
 import { MEDIA_TYPES } from '../../registry/manifest-format.js';
 import { checkDigest } from '../../registry/names.js';
 import type { RequestContext } from '../context.js';
-import { sendJSON } from '../respond.js';
+import { sendEmpty, sendJSON } from '../respond.js';
 
 /** `n` as a count, or undefined; anything but a non-negative integer is PAGINATION_NUMBER_INVALID. */
 function pageSize(ctx: RequestContext): number | undefined {
@@ -45,4 +45,11 @@ export async function listReferrers(ctx: RequestContext): Promise<void> {
     headers['OCI-Filters-Applied'] = 'artifactType';
   }
   sendJSON(ctx.res, 200, { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests }, headers);
+}
+
+/** Wharf's extension: DELETE /v2/_wharf/repositories/<name> removes the repository, leaving blobs to GC. */
+export async function deleteRepository(ctx: RequestContext): Promise<void> {
+  ctx.registry.requireDeleteEnabled();
+  await ctx.registry.deleteRepository(ctx.name);
+  sendEmpty(ctx.res, 202);
 }
