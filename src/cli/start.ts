@@ -35,6 +35,8 @@ export interface RegistrySettings {
     http2Disabled?: boolean;
     /** `http.h2c.enabled`. */
     h2c?: boolean;
+    /** Internal, for tests (no configuration key): Let's Encrypt renewal window and check interval in ms. */
+    acmeTiming?: { renewBeforeMs?: number; checkEveryMs?: number };
   };
   log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
   catalogMaxEntries: number;
@@ -101,6 +103,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     http2: !settings.http.http2Disabled,
     h2c: settings.http.h2c ?? false,
     log,
+    acme: settings.http.acmeTiming,
   });
   const stopPurger = settings.uploadPurging?.enabled ? startUploadPurger(driver, settings.uploadPurging, log) : () => undefined;
   const hostPart = settings.http.addr.slice(0, settings.http.addr.lastIndexOf(':')) || '127.0.0.1';

@@ -15,7 +15,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { listen } from './app.js';
-import { ACME_TLS_ALPN, AcmeCertificates, clientHelloALPN, type KeyAndCert } from './tls/acme.js';
+import { ACME_TLS_ALPN, AcmeCertificates, clientHelloALPN, type AcmeOptions, type KeyAndCert } from './tls/acme.js';
 import { clientAllowed, type ResolvedTls } from './tls/options.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -29,6 +29,8 @@ export interface TransportOptions {
   /** Cleartext HTTP/2 with prior knowledge next to HTTP/1.1 (`http.h2c.enabled`); TLS off only. */
   h2c: boolean;
   log: Logger;
+  /** Let's Encrypt renewal window and check interval; internal (tests), not a configuration key. */
+  acme?: Pick<AcmeOptions, 'renewBeforeMs' | 'checkEveryMs'>;
 }
 
 export interface Transport {
@@ -56,9 +58,27 @@ function forBothVersions(handler: Handler): Handler {
         void socket.remoteAddress;
         Object.defineProperty(req, 'socket', { value: socket, configurable: true });
       }
+      stopUnreadBody((req as unknown as http2.Http2ServerRequest).stream);
     }
     handler(req, res);
   };
+}
+
+/**
+ * A response sent while the client is still sending its body (an oversize manifest's 413, a PATCH to an
+ * unknown upload's 404): HTTP/1.1 closes the connection (respond.ts); on HTTP/2 the stream is reset with
+ * NO_ERROR once the response is out, which tells the client to stop sending (RFC 9113 §8.1) and frees
+ * the stream. Node does this by itself only for a body no one started reading: a handler that read
+ * part of it would leave the stream half-closed and the client blocked on flow control forever.
+ */
+function stopUnreadBody(stream: http2.ServerHttp2Stream): void {
+  stream.once('finish', () => {
+    // After the END_STREAM frame is queued, as Node's own graceful close does.
+    setImmediate(() => {
+      if (stream.destroyed || stream.closed || stream.state.remoteClose !== 0) return;
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
+  });
 }
 
 function parseAddr(addr: string): { host?: string; port: number } {
@@ -203,7 +223,7 @@ export async function listenTransport(handler: Handler, addr: string, opts: Tran
       contextNow = createSecureContext({ ...tls.options, ...kc });
       (main as unknown as { setSecureContext(o: object): void }).setSecureContext({ ...tls.options, ...kc });
     };
-    acmeCerts = new AcmeCertificates({ ...le, log }, install);
+    acmeCerts = new AcmeCertificates({ ...le, ...opts.acme, log }, install);
     const challenges = createTlsServer({
       ALPNProtocols: [ACME_TLS_ALPN],
       SNICallback: (servername, cb) => {

@@ -233,6 +233,71 @@ describe('TLS', { timeout: 120_000 }, () => {
     }
   });
 
+  test('HTTP/2: an error answered while the client still sends its body (413 manifest, 404 upload) ends the stream; the connection goes on', async () => {
+    const reg = await start(tlsSettings(pki));
+    const session = http2.connect(reg.url, { ca: fs.readFileSync(pki.ca) });
+    try {
+      await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
+      assert.equal(session.alpnProtocol, 'h2');
+      /** Sends `size` bytes in 1 MiB writes for as long as the server lets the stream live. */
+      const send = (headers: http2.OutgoingHttpHeaders, size: number) =>
+        new Promise<{ status: unknown; body: string; rstCode: number | undefined; sent: number; closeMs: number }>((resolve, reject) => {
+          const started = Date.now();
+          const s = session.request(headers);
+          const parts: Buffer[] = [];
+          let status: unknown;
+          let sent = 0;
+          s.on('response', (h) => (status = h[':status']));
+          s.on('data', (c: Buffer) => parts.push(c));
+          s.on('error', reject);
+          // Without the server ending the stream, the client would wait on flow control forever.
+          const stuck = setTimeout(() => reject(new Error(`stream still open after 10 s (status ${String(status)}, ${sent} bytes sent)`)), 10_000);
+          s.on('close', () => {
+            clearTimeout(stuck);
+            resolve({ status, body: Buffer.concat(parts).toString(), rstCode: s.rstCode, sent, closeMs: Date.now() - started });
+          });
+          const chunk = Buffer.alloc(1024 * 1024, 0x7b);
+          const pump = () => {
+            while (sent < size && !s.closed && !s.destroyed) {
+              sent += chunk.length;
+              if (!s.write(chunk)) return void s.once('drain', pump);
+            }
+            if (!s.closed && !s.destroyed) s.end();
+          };
+          pump();
+        });
+      const big = 64 * 1024 * 1024;
+      for (let round = 0; round < 2; round++) {
+        const manifest = await send({ ':method': 'PUT', ':path': '/v2/h2/err/manifests/v1', 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, big);
+        assert.equal(manifest.status, 413, manifest.body);
+        assert.equal(JSON.parse(manifest.body).errors[0].code, 'MANIFEST_INVALID');
+        assert.equal(manifest.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'the server asks the client to stop sending, without error');
+        assert.ok(manifest.sent < big, `the client stopped early (${manifest.sent} of ${big} bytes)`);
+        const patch = await send({ ':method': 'PATCH', ':path': '/v2/h2/err/blobs/uploads/00000000-0000-4000-8000-000000000000', 'content-type': 'application/octet-stream' }, big);
+        assert.equal(patch.status, 404, patch.body);
+        assert.equal(JSON.parse(patch.body).errors[0].code, 'BLOB_UPLOAD_UNKNOWN');
+        assert.equal(patch.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+        assert.ok(patch.sent < big, `the client stopped early (${patch.sent} of ${big} bytes)`);
+      }
+      // The same connection still serves: a GET and a 3 MiB monolithic upload.
+      const base = await send({ ':method': 'GET', ':path': '/v2/' }, 0);
+      assert.equal(base.status, 200);
+      assert.equal(base.body, '{}');
+      const blob = randomBytes(3 * 1024 * 1024);
+      const up = await new Promise<number>((resolve, reject) => {
+        const s = session.request({ ':method': 'POST', ':path': `/v2/h2/err/blobs/uploads/?digest=${sha256(blob)}`, 'content-type': 'application/octet-stream' });
+        s.on('response', (h) => resolve(Number(h[':status'])));
+        s.on('error', reject);
+        s.resume();
+        s.end(blob);
+      });
+      assert.equal(up, 201);
+      assert.ok(!session.closed && !session.destroyed, 'the connection is still open');
+    } finally {
+      session.close();
+    }
+  });
+
   test('h2c: cleartext HTTP/2 with prior knowledge and HTTP/1.1 on the same port', async () => {
     const reg = await start(undefined, { h2c: true });
     assert.match(reg.url, /^http:/);
