@@ -16,6 +16,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
 import { S3Driver } from '../storage/s3.js';
+import { AzureDriver } from '../storage/azure.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -61,6 +62,7 @@ export const DRIVERS: Record<string, (options: Record<string, unknown>, context?
   filesystem: (o) => new FilesystemDriver({ rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) }),
   inmemory: () => new InMemoryDriver(),
   s3: (o, c) => S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
+  azure: (o, c) => AzureDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
 };
 
 

@@ -16,7 +16,6 @@ interface Row {
 
 export const UNSUPPORTED: readonly Row[] = [
   // storage
-  { key: 'storage.azure', used: (c) => c.storage.driver.name === 'azure' },
   { key: 'storage.gcs', used: (c) => c.storage.driver.name === 'gcs' },
   { key: 'storage.swift', used: (c) => c.storage.driver.name === 'swift' },
   { key: 'storage.oss', used: (c) => c.storage.driver.name === 'oss' },
