@@ -60,7 +60,6 @@ export async function serve(args: string[]): Promise<number> {
     log.warn('auth.htpasswd without TLS (http.tls): passwords cross the network in clear; serve over TLS or behind a TLS proxy');
   }
   const started = await startRegistry(settings, log);
-  log.info({ config: loaded.source, storage: settings.storage.name, ...storageWhere(settings) }, `listening on ${settings.http.addr}`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -71,6 +70,8 @@ export async function serve(args: string[]): Promise<number> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+  // Logged once the signal handlers are in place: a supervisor that stops us on seeing it gets a clean stop.
+  log.info({ config: loaded.source, storage: settings.storage.name, ...storageWhere(settings) }, `listening on ${settings.http.addr}`);
   return new Promise<number>(() => undefined);
 }
 
