@@ -17,6 +17,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { authBench } from './auth.js';
 import { gcBench } from './gc.js';
 import { httpBenches } from './metrics.js';
 import { renderTable, summarize, type RowResult } from './report.js';
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
   const sizeBytes = Math.round(num(process.env.BENCH_SIZE_MB, 1024) * 1024 * 1024);
   const specs = serverSpecs(repoRootFrom(import.meta.url));
   const scratchDir = await mkdtemp(join(tmpdir(), 'wharf-bench-scratch-'));
-  const benches = selected([...httpBenches(sizeLabel(sizeBytes)), skopeoBench(), gcBench()], process.env.BENCH_ONLY);
+  const benches = selected([...httpBenches(sizeLabel(sizeBytes)), skopeoBench(), authBench(), gcBench()], process.env.BENCH_ONLY);
 
   const cleanup = async (): Promise<void> => {
     await stopAll();

@@ -187,7 +187,7 @@ export class RunningServer {
         req.on('error', () => res(0));
         req.setTimeout(1000, () => req.destroy());
       });
-      if (status === 200) return;
+      if (status === 200 || status === 401) return; // 401: up, with authentication on
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${this.spec.label} did not answer GET /v2/ with 200 within ${timeoutMs} ms:\n${this.stderrTail}`);
@@ -208,12 +208,13 @@ export class RunningServer {
 
 const running = new Set<RunningServer>();
 
-export async function startServer(spec: ServerSpec): Promise<RunningServer> {
+/** `root`: serve an existing data directory; `extraYaml`: more top-level sections (e.g. `auth:`). */
+export async function startServer(spec: ServerSpec, opts: { root?: string; extraYaml?: string } = {}): Promise<RunningServer> {
   const workDir = await mkdtemp(join(tmpdir(), `wharf-bench-${spec.kind}-`));
-  const root = join(workDir, 'data');
+  const root = opts.root ?? join(workDir, 'data');
   const port = await freePort();
   const cfg = join(workDir, 'config.yml');
-  await writeFile(cfg, configYaml(root, port));
+  await writeFile(cfg, configYaml(root, port) + (opts.extraYaml ?? ''));
   const [cmd, ...args] = spec.command;
   if (!cmd) throw new Error(`empty command for ${spec.label}`);
   const child = spawn(cmd, [...args, cfg], {

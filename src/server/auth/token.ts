@@ -18,6 +18,7 @@ import { X509Certificate, createHash, createPublicKey, createSecretKey, type Key
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { LRU } from '../../registry/cache.js';
 import { AuthChallenge, quote, scopeParam, type Access, type AccessController, type Grant } from './access.js';
 
 export interface TokenOptions {
@@ -38,6 +39,18 @@ export const SIGNING_ALGORITHMS = [
 
 /** Clock skew allowed on `exp` and `nbf`, as Distribution's Leeway. */
 export const LEEWAY_SECONDS = 60;
+/**
+ * A client sends the same token with every request of a pull or push; verifying its chain and
+ * signature each time would cost more than the request. A verified token is remembered (by its
+ * hash) for at most this long, and never past its own exp; nbf and exp are checked on every use.
+ */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_ENTRIES = 10_000;
+
+interface VerifiedToken {
+  claims: Record<string, unknown>;
+  until: number;
+}
 const MAX_CHAIN = 10;
 
 /** libtrust's key ID: SHA-256 of the DER SubjectPublicKeyInfo, 240 bits, base32, groups of 4 joined by ':'. */
@@ -230,7 +243,23 @@ export class TokenAccessController implements AccessController {
     return { user: typeof claims.sub === 'string' ? claims.sub : '' };
   }
 
+  private readonly verified = new LRU<VerifiedToken>(VERIFIED_ENTRIES);
+
   private async verify(raw: string): Promise<Record<string, unknown>> {
+    const id = createHash('sha256').update(raw).digest('base64');
+    const now = Date.now();
+    const known = this.verified.get(id);
+    if (known && now < known.until) {
+      const nbf = known.claims.nbf;
+      if (typeof nbf !== 'number' || nbf * 1000 <= now + LEEWAY_SECONDS * 1000) return known.claims;
+    }
+    const claims = await this.verifyFully(raw);
+    const exp = (claims.exp as number) * 1000 + LEEWAY_SECONDS * 1000;
+    this.verified.set(id, { claims, until: Math.min(exp, now + VERIFIED_TTL_MS) });
+    return claims;
+  }
+
+  private async verifyFully(raw: string): Promise<Record<string, unknown>> {
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(raw) as Record<string, unknown>;
