@@ -1,7 +1,7 @@
 /** `wharf garbage-collect CONFIG [--dry-run|-d] [--delete-untagged|-m] [--quiet|-q]`, as `registry garbage-collect`. */
 import { loadConfig } from '../config/index.js';
 import { markAndSweep } from '../gc/mark-sweep.js';
-import { DRIVERS } from './start.js';
+import { makeDriver } from '../storage/drivers.js';
 
 const FLAGS: Record<string, 'dryRun' | 'removeUntagged' | 'quiet'> = {
   '-d': 'dryRun',
@@ -45,9 +45,7 @@ export async function garbageCollect(args: string[]): Promise<number> {
   }
   const { config, warnings } = loadConfig({ path, env: process.env });
   for (const w of warnings) console.error(`warning: ${w}`);
-  const makeDriver = DRIVERS[config.storage.driver.name];
-  if (!makeDriver) throw new Error(`storage.${config.storage.driver.name}: not supported yet by this version of Wharf`);
-  const driver = makeDriver(config.storage.driver.options as Record<string, unknown>);
+  const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>);
   const summary = /^\n?\d+ blobs marked/;
   // Tens of thousands of lines: gathered and written in large pieces, not one write each.
   let pending: string[] = [];

@@ -2,7 +2,6 @@
  * Wiring: configuration → storage driver → registry service → HTTP server.
  * Drivers come from a map, not from import side effects.
  */
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { makeLogger } from './logging.js';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
@@ -13,10 +12,7 @@ import { resolveTls, type TlsSettings } from '../server/tls/options.js';
 import { listenTransport } from '../server/transport.js';
 import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { FilesystemDriver } from '../storage/filesystem.js';
-import { InMemoryDriver } from '../storage/inmemory.js';
-import { S3Driver } from '../storage/s3.js';
-import { AzureDriver } from '../storage/azure.js';
+import { makeDriver } from '../storage/drivers.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -52,20 +48,6 @@ export interface RegistrySettings {
   auth?: AuthSettings;
 }
 
-/** What a driver may use besides its own parameters (garbage-collect passes none). */
-export interface DriverContext {
-  log: Logger;
-  redirect: boolean;
-}
-
-export const DRIVERS: Record<string, (options: Record<string, unknown>, context?: DriverContext) => StorageDriver> = {
-  filesystem: (o) => new FilesystemDriver({ rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) }),
-  inmemory: () => new InMemoryDriver(),
-  s3: (o, c) => S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
-  azure: (o, c) => AzureDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
-};
-
-
 export interface StartedRegistry {
   url: string;
   port: number;
@@ -75,11 +57,9 @@ export interface StartedRegistry {
 }
 
 export async function startRegistry(settings: RegistrySettings, log: Logger = makeLogger(settings.log)): Promise<StartedRegistry> {
-  const makeDriver = DRIVERS[settings.storage.name];
-  if (!makeDriver) throw new Error(`storage driver "${settings.storage.name}" is not available`);
   // TLS problems (unreadable files, unknown cipher suites) stop start-up before anything else starts.
   const tlsResolved = settings.http.tls ? resolveTls(settings.http.tls) : undefined;
-  const driver = makeDriver(settings.storage.options, { log, redirect: !settings.redirectDisabled });
+  const driver = await makeDriver(settings.storage.name, settings.storage.options, { log, redirect: !settings.redirectDisabled });
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
     cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },

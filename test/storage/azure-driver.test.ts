@@ -8,7 +8,7 @@ import { AzureDriver } from '../../src/storage/azure.js';
 import { parseAzureOptions } from '../../src/storage/azure-options.js';
 import { StorageError } from '../../src/storage/driver.js';
 import { Registry } from '../../src/registry/registry.js';
-import { DRIVERS } from '../../src/cli/start.js';
+import { DRIVERS } from '../../src/storage/drivers.js';
 import { blobNames, startAzurite, type Azurite } from './azurite.js';
 
 const MiB = 1024 * 1024;
@@ -90,11 +90,11 @@ describe('azure driver parameters', () => {
     assert.match(warnings.join('\n'), /connectionstring is not used/);
   });
 
-  it('is registered in DRIVERS; token credentials are built without contacting anyone', () => {
-    const d = DRIVERS.azure({ ...base, credentials: { type: 'client_secret', tenantid: 't', clientid: 'c', secret: 's' } });
+  it('is registered in DRIVERS; token credentials are built without contacting anyone', async () => {
+    const d = await DRIVERS.azure!({ ...base, credentials: { type: 'client_secret', tenantid: 't', clientid: 'c', secret: 's' } });
     assert.ok(d instanceof AzureDriver);
-    assert.ok(DRIVERS.azure({ accountname: 'acct', container: 'registry', credentials: { type: 'default_credentials' }, skipverify: true }) instanceof AzureDriver);
-    assert.throws(() => DRIVERS.azure({ accountname: 'acct' }), /no container parameter provided/);
+    assert.ok((await DRIVERS.azure!({ accountname: 'acct', container: 'registry', credentials: { type: 'default_credentials' }, skipverify: true })) instanceof AzureDriver);
+    await assert.rejects(DRIVERS.azure!({ accountname: 'acct' }), /no container parameter provided/);
   });
 });
 

@@ -1,0 +1,29 @@
+/**
+ * The storage drivers by configuration name. Each is loaded when chosen, so a filesystem
+ * registry never loads a cloud SDK (start-up time and memory), and adding a driver is one line.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { StorageDriver } from './driver.js';
+
+/** What a driver may use besides its own parameters (garbage-collect passes none). */
+export interface DriverContext {
+  log: Logger;
+  redirect: boolean;
+}
+
+export type DriverFactory = (options: Record<string, unknown>, context?: DriverContext) => Promise<StorageDriver>;
+
+export const DRIVERS: Record<string, DriverFactory> = {
+  filesystem: async (o) => new (await import('./filesystem.js')).FilesystemDriver({ rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) }),
+  inmemory: async () => new (await import('./inmemory.js')).InMemoryDriver(),
+  s3: async (o, c) => (await import('./s3.js')).S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
+  azure: async (o, c) => (await import('./azure.js')).AzureDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
+};
+
+/** The configured driver; a name without a driver is a configuration error naming the key. */
+export async function makeDriver(name: string, options: Record<string, unknown>, context?: DriverContext): Promise<StorageDriver> {
+  const factory = DRIVERS[name];
+  if (!factory) throw new Error(`storage.${name}: not supported yet by this version of Wharf`);
+  return factory(options, context);
+}
