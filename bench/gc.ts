@@ -3,10 +3,10 @@
 // scales it: blobs = 5 × manifests). The layout is written straight to disk once and cached; each
 // round copies it (untimed) and times the collector, sampling its peak RSS.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RssSampler, type ServerKind } from './servers.js';
@@ -92,7 +92,10 @@ export function gcBench(): Bench {
     },
     async measure(ctx: Ctx, kind: ServerKind, round: number): Promise<Measurement> {
       const dir = join(ctx.scratchDir, `gc-${kind}-${round}`);
-      await cp(join(layout, 'data'), join(dir, 'data'), { recursive: true });
+      await mkdir(dir, { recursive: true });
+      // cp -a: Node's recursive copy takes minutes for 100,000 small files.
+      execFileSync('cp', ['-a', join(layout, 'data'), join(dir, 'data')]);
+      execFileSync('sync');
       const config = join(dir, 'config.yml');
       await writeFile(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:0\n`);
       const spec = ctx.specs[kind];
@@ -100,7 +103,7 @@ export function gcBench(): Bench {
       const [cmd, ...base] = spec.command;
       // Both print every marked blob; the output goes to /dev/null for both.
       const { ms, peakRss } = await runTimed(cmd!, [...base.filter((a) => a !== 'serve'), 'garbage-collect', config], env);
-      await rm(dir, { recursive: true, force: true });
+      execFileSync('rm', ['-rf', dir]);
       return { values: { 'gc-time': ms / 1000, 'gc-rss': peakRss / 1e6 }, detail: { ms, peakRss } };
     },
   };
