@@ -10,6 +10,8 @@ Commands:
                      from standard input, or asked for without echo on a terminal)
   garbage-collect CONFIG [-d] [-m] [-q]
                      delete blobs no manifest references (registry stopped or read-only)
+  delete-repository CONFIG NAME...
+                     delete whole repositories (tags, revisions, links); blobs stay for GC
   help               show this help
   --version, -v      print the version
 
@@ -38,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'serve':
       // Commands load their modules when run: `wharf --version` need not load a server and SDKs.
       return (await import('./serve.js')).serve(rest);
+    case 'delete-repository':
+      return (await import('./delete-repository.js')).deleteRepositoryCommand(rest);
     case 'garbage-collect':
       return (await import('./garbage-collect.js')).garbageCollect(rest);
     case 'htpasswd':
