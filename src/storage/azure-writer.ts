@@ -17,6 +17,7 @@
  */
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import { StorageError, type FileWriter } from './driver.js';
+import { takeFront } from './object-store.js';
 
 const MiB = 1024 * 1024;
 export const APPEND_BLOCK = 4 * MiB;
@@ -150,29 +151,8 @@ export class AzureWriter implements FileWriter {
 
   /** The first `n` buffered bytes, removed from the buffer. */
   private take(n: number): Buffer {
-    if (n === this.bufferBytes && this.buffer.length === 1) {
-      const only = this.buffer[0];
-      this.buffer = [];
-      this.bufferBytes = 0;
-      return only;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.buffer[0];
-      const want = n - filled;
-      if (head.length <= want) {
-        head.copy(out, filled);
-        filled += head.length;
-        this.buffer.shift();
-      } else {
-        head.copy(out, filled, 0, want);
-        this.buffer[0] = head.subarray(want);
-        filled += want;
-      }
-    }
     this.bufferBytes -= n;
-    return out;
+    return takeFront(this.buffer, n);
   }
 
   /** Append one block once the previous one is acknowledged: one in flight while the next fills. */

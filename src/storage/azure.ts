@@ -25,6 +25,7 @@ import {
 } from './driver.js';
 import { makeAzureClients, parseAzureOptions, type AzureSettings, type SasSigner } from './azure-options.js';
 import { AzureWriter, codeOf, deleteBlob, isNotFound, statusOf } from './azure-writer.js';
+import { listingOf } from './object-store.js';
 
 const NAME = 'azure';
 /** SAS redirect URLs live this long, as Distribution's. */
@@ -194,11 +195,7 @@ export class AzureDriver implements StorageDriver {
         if (isValidSegment(name)) dirs.add(name);
       }
     }
-    const out: FileInfo[] = [...files.values()];
-    for (const name of dirs) if (!files.has(name)) out.push({ path: `${base}/${name}`, size: 0, modTime: new Date(), isDir: true });
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    if (out.length === 0 && path !== '/') throw new PathNotFoundError(NAME, path);
-    return out;
+    return listingOf(NAME, path, base, files, dirs);
   }
 
   async list(path: string): Promise<string[]> {

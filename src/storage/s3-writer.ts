@@ -34,6 +34,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StorageError, type FileWriter } from './driver.js';
 import { baseCopyRanges, MAX_PARTS, MIN_PART_SIZE, partSizeFor } from './s3-parts.js';
+import { takeFront } from './object-store.js';
 
 export const PENDING_SUFFIX = '~pending';
 const META_UPLOAD = 'wharf-upload-id';
@@ -237,23 +238,8 @@ export class S3Writer implements FileWriter {
 
   /** The first `n` buffered bytes, removed from the buffer. */
   private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.buffer[0];
-      const want = n - filled;
-      if (head.length <= want) {
-        head.copy(out, filled);
-        filled += head.length;
-        this.buffer.shift();
-      } else {
-        head.copy(out, filled, 0, want);
-        this.buffer[0] = head.subarray(want);
-        filled += want;
-      }
-    }
     this.bufferBytes -= n;
-    return out;
+    return takeFront(this.buffer, n);
   }
 
   private takeAll(): Buffer {

@@ -45,6 +45,7 @@ import {
   type PutParams,
   type WriterContext,
 } from './s3-writer.js';
+import { listingOf } from './object-store.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
@@ -266,11 +267,7 @@ export class S3Driver implements StorageDriver, WriterContext {
       const pending = await pendingSize(this, `${prefix}${name}`);
       if (pending) files.set(name, { path: `${base}/${name}`, size: pending.size, modTime: pending.modTime, isDir: false });
     }
-    const out: FileInfo[] = [...files.values()];
-    for (const name of dirs) if (!files.has(name)) out.push({ path: `${base}/${name}`, size: 0, modTime: new Date(), isDir: true });
-    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    if (out.length === 0 && path !== '/') throw new PathNotFoundError(NAME, path);
-    return out;
+    return listingOf(NAME, path, base, files, dirs);
   }
 
   async list(path: string): Promise<string[]> {
