@@ -4,14 +4,10 @@
  * Azurite serves every test file and later runs; the script takes a lock, so test files starting
  * it at once are safe). Each caller gets its own container and removes it when done.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { startService } from './service-script.js';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 
-const run = promisify(execFile);
-const SCRIPT = resolve(import.meta.dirname, '../../../scripts/services/azurite-start.sh');
 
 export interface Azurite {
   /** The blob service URL, account in the path: http://127.0.0.1:10000/devstoreaccount1. */
@@ -35,15 +31,7 @@ export function startAzurite(): Promise<Azurite> {
 }
 
 async function start(): Promise<Azurite> {
-  const t0 = Date.now();
-  const { stdout } = await run('bash', [SCRIPT], { timeout: 90_000, maxBuffer: 1 << 20 });
-  const vars = Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-  const startMs = Date.now() - t0;
+  const { vars, startMs } = await startService('azurite-start.sh', { timeoutMs: 90_000 });
   const endpoint = vars.AZURE_BLOB_ENDPOINT;
   const accountName = vars.AZURE_STORAGE_ACCOUNT;
   const accountKey = vars.AZURE_STORAGE_KEY;

@@ -4,10 +4,7 @@
  * takes a lock, so test files starting it at once are safe). Each caller gets its own bucket
  * and removes it when done, so the memstore OSD does not fill up.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -17,9 +14,8 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { startService } from './service-script.js';
 
-const run = promisify(execFile);
-const SCRIPT = resolve(import.meta.dirname, '../../../scripts/services/ceph-rgw-start.sh');
 
 export interface Rgw {
   endpoint: string;
@@ -44,17 +40,9 @@ export function startRgw(): Promise<Rgw> {
 }
 
 async function start(): Promise<Rgw> {
-  const t0 = Date.now();
   const env = { ...process.env };
   delete env.AWS_CA_BUNDLE;
-  const { stdout } = await run('bash', [SCRIPT], { env, timeout: 180_000, maxBuffer: 1 << 20 });
-  const vars = Object.fromEntries(
-    stdout
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-  const startMs = Date.now() - t0;
+  const { vars, startMs } = await startService('ceph-rgw-start.sh', { env, timeoutMs: 180_000 });
   const endpoint = vars.S3_ENDPOINT;
   const region = vars.S3_REGION;
   const accessKey = vars.S3_ACCESS_KEY;
