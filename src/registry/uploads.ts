@@ -58,6 +58,15 @@ export class UploadStore {
     return { id, size: await this.dataSize(name, id), startedAt };
   }
 
+  /** The upload's status; a chunk declared to start at `start` must start where the data ends (416 otherwise). */
+  private async statusAt(name: string, id: string, start: number | undefined): Promise<UploadStatus> {
+    const status = await this.status(name, id);
+    if (start !== undefined && start !== status.size) {
+      fail('RANGE_INVALID', `content range starts at ${start} but the upload has ${status.size} bytes`);
+    }
+    return status;
+  }
+
   private async dataSize(name: string, id: string): Promise<number> {
     try {
       return (await this.driver.stat(pathFor({ kind: 'uploadData', name, id }))).size;
@@ -73,10 +82,7 @@ export class UploadStore {
    */
   async append(name: string, id: string, body: AsyncIterable<Buffer>, start?: number): Promise<UploadStatus> {
     return this.exclusive(name, id, async () => {
-      const status = await this.status(name, id);
-      if (start !== undefined && start !== status.size) {
-        fail('RANGE_INVALID', `content range starts at ${start} but the upload has ${status.size} bytes`, undefined);
-      }
+      const status = await this.statusAt(name, id, start);
       const size = await this.write(name, id, body);
       return { ...status, size };
     });
@@ -85,11 +91,8 @@ export class UploadStore {
   /** Complete the upload: append an optional last chunk, verify the digest, move the data into place. */
   async finish(name: string, id: string, digest: string, body: AsyncIterable<Buffer> | Iterable<Buffer> | null, start?: number): Promise<BlobDescriptor> {
     return this.exclusive(name, id, async () => {
-      const status = await this.status(name, id);
       // A final chunk with a Content-Range must continue where the upload stands, as a PATCH must.
-      if (start !== undefined && start !== status.size) {
-        fail('RANGE_INVALID', `content range starts at ${start} but the upload has ${status.size} bytes`, undefined);
-      }
+      await this.statusAt(name, id, start);
       // The driver's commit makes the bytes final (an object store completes its multipart upload).
       const size = await this.write(name, id, body ?? [], true);
       const key = `${name}/${id}`;
