@@ -5,8 +5,10 @@
 #
 #   ceph-rgw-start.sh [STATE_DIR]          default: $WHARF_RGW_DIR or /tmp/wharf-ceph-rgw
 #
-# Buckets are the callers' business (each test file makes its own).
-# stdout: KEY=value lines (S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY); progress on stderr.
+# Buckets (Swift containers: the same thing in RGW) are the callers' business (each test file makes its own).
+# The user `wharf` has the S3 keys; its subuser `wharf:swift` the Swift key (v1 auth at /auth/v1.0).
+# stdout: KEY=value lines (S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, SWIFT_AUTH_URL,
+# SWIFT_USER, SWIFT_KEY, SWIFT_STORAGE_URL); progress on stderr.
 # Knobs: RGW_PORT (7480), CEPH_MON_PORT (3300), CEPH_MEMSTORE_BYTES (4 GiB), CEPH_START_TIMEOUT (120 s).
 # Needs (Debian): ceph-mon ceph-osd radosgw ceph-common ceph-base uuid-runtime curl iproute2 util-linux.
 # Stop with ceph-rgw-stop.sh [STATE_DIR] [--purge].
@@ -18,6 +20,8 @@ MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-4294967296}
 TIMEOUT=${CEPH_START_TIMEOUT:-120}
 ACCESS_KEY=wharfaccesskey
 SECRET_KEY=wharfsecretkey
+SWIFT_USER=wharf:swift
+SWIFT_KEY=wharfswiftkey
 # 256-bit key for RGW's testing KMS backend (not a secret: test data only)
 KMS_KEY=TTM4ggeD4Rs6OXP373zgVVxyJneFHvP+d8sPelHjEco=
 say() { echo "ceph-rgw-start: $*" >&2; }
@@ -65,10 +69,29 @@ wait_until() { # wait_until WHAT COMMAND...
 print_env() {
   printf 'S3_ENDPOINT=http://127.0.0.1:%s\nS3_REGION=us-east-1\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\nCEPH_CONF=%s\nWHARF_RGW_DIR=%s\n' \
     "$RGW_PORT" "$ACCESS_KEY" "$SECRET_KEY" "$CONF" "$DIR"
+  printf 'SWIFT_AUTH_URL=http://127.0.0.1:%s/auth/v1.0\nSWIFT_USER=%s\nSWIFT_KEY=%s\nSWIFT_STORAGE_URL=http://127.0.0.1:%s/swift/v1\n' \
+    "$RGW_PORT" "$SWIFT_USER" "$SWIFT_KEY" "$RGW_PORT"
+}
+# Swift v1 auth with the subuser's key works (one request: cheap enough for the already-running path).
+swift_auth_works() {
+  curl -fsS -m 5 -o /dev/null -H "X-Auth-User: $SWIFT_USER" -H "X-Auth-Key: $SWIFT_KEY" "http://127.0.0.1:$RGW_PORT/auth/v1.0"
+}
+# The S3 user and its Swift subuser, made when missing (clusters made before Swift was added lack the subuser).
+ensure_users() {
+  swift_auth_works 2>/dev/null && return 0   # the subuser exists, so its user does
+  if ! radosgw-admin user info --uid=wharf >/dev/null 2>&1; then
+    radosgw-admin user create --uid=wharf --display-name=wharf --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
+  fi
+  if ! radosgw-admin user info --uid=wharf 2>/dev/null | grep -q "\"id\": \"$SWIFT_USER\""; then
+    radosgw-admin subuser create --uid=wharf --subuser="$SWIFT_USER" --access=full >/dev/null
+  fi
+  radosgw-admin key create --subuser="$SWIFT_USER" --key-type=swift --secret-key="$SWIFT_KEY" >/dev/null
+  wait_until "Swift v1 auth as $SWIFT_USER" swift_auth_works
 }
 
 if [ -f "$MARK" ] && running mon.a ceph-mon && running osd.0 ceph-osd && running client.rgw.a radosgw && rgw_answers; then
   say "already running ($DIR)"
+  ensure_users
   print_env
   exit 0
 fi
@@ -187,8 +210,6 @@ fi
 wait_until "radosgw on 127.0.0.1:$RGW_PORT" rgw_answers
 say "radosgw answers after $(ms)"
 
-if ! radosgw-admin user info --uid=wharf >/dev/null 2>&1; then
-  radosgw-admin user create --uid=wharf --display-name=wharf --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
-fi
+ensure_users
 say "ready after $(ms)"
 print_env
