@@ -53,7 +53,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function configYaml(root: string, port: number): string {
+/** `storage`: lines replacing the filesystem driver block (indented two spaces, e.g. an `s3:` block). */
+function configYaml(root: string, port: number, storage?: string[]): string {
   return [
     'version: 0.1',
     'log:',
@@ -63,8 +64,7 @@ function configYaml(root: string, port: number): string {
     'storage:',
     '  cache:',
     '    blobdescriptor: inmemory',
-    '  filesystem:',
-    `    rootdirectory: ${root}`,
+    ...(storage ?? ['  filesystem:', `    rootdirectory: ${root}`]),
     '  delete:',
     '    enabled: true',
     'http:',
@@ -208,13 +208,16 @@ export class RunningServer {
 
 const running = new Set<RunningServer>();
 
-/** `root`: serve an existing data directory; `extraYaml`: more top-level sections (e.g. `auth:`). */
-export async function startServer(spec: ServerSpec, opts: { root?: string; extraYaml?: string } = {}): Promise<RunningServer> {
+/**
+ * `root`: serve an existing data directory; `storage`: another driver's block instead of the filesystem;
+ * `extraYaml`: more top-level sections (e.g. `auth:`).
+ */
+export async function startServer(spec: ServerSpec, opts: { root?: string; storage?: string[]; extraYaml?: string } = {}): Promise<RunningServer> {
   const workDir = await mkdtemp(join(tmpdir(), `wharf-bench-${spec.kind}-`));
   const root = opts.root ?? join(workDir, 'data');
   const port = await freePort();
   const cfg = join(workDir, 'config.yml');
-  await writeFile(cfg, configYaml(root, port) + (opts.extraYaml ?? ''));
+  await writeFile(cfg, configYaml(root, port, opts.storage) + (opts.extraYaml ?? ''));
   const [cmd, ...args] = spec.command;
   if (!cmd) throw new Error(`empty command for ${spec.label}`);
   const child = spawn(cmd, [...args, cfg], {
