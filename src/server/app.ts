@@ -13,6 +13,8 @@ import { deleteBlob, getBlob } from './handlers/blobs.js';
 import { catalog, deleteRepository, listReferrers, listTags } from './handlers/listings.js';
 import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './handlers/uploads.js';
+import type { HealthStatus } from '../health/index.js';
+import type { HttpMetrics, RequestTracker } from '../metrics/http.js';
 import { accessLogLine } from './access-log.js';
 import { AuthChallenge, type Access, type AccessController } from './auth/index.js';
 import { API_VERSION_HEADER, sendError, sendJSON, sendNotFoundPage } from './respond.js';
@@ -43,6 +45,10 @@ export interface AppDeps {
   accessLog: boolean;
   /** The configured `auth` access controller; none: every request passes. */
   access?: AccessController;
+  /** `health` checks: while one fails, every request answers 503. */
+  health?: HealthStatus;
+  /** Present when metrics are on (`http.debug.prometheus`). */
+  metrics?: HttpMetrics;
 }
 
 export interface RunningServer {
@@ -60,7 +66,8 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     res.setHeader(API_VERSION_HEADER, 'registry/2.0');
     for (const [k, v] of extraHeaders) res.setHeader(k, v);
     if (deps.accessLog) res.once('finish', () => deps.log.info(accessLogLine(req, res, started)));
-    handle(deps, req, res, prefix).catch((err) => {
+    const tracker = deps.metrics?.track(req, res);
+    handle(deps, req, res, prefix, tracker).catch((err) => {
       if (!(err instanceof RegistryError)) logFailure(deps.log, req, err);
       sendError(req, res, err);
     });
@@ -77,15 +84,17 @@ function logFailure(log: Logger, req: IncomingMessage, err: unknown): void {
   log.error({ method: req.method, url: req.url, err }, 'request failed');
 }
 
-async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, prefix: string): Promise<void> {
+async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, prefix: string, tracker?: RequestTracker): Promise<void> {
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
-  let path = q < 0 ? rawUrl : rawUrl.slice(0, q);
-  if (prefix) {
-    if (!path.startsWith(`${prefix}/`)) return sendNotFoundPage(res);
-    path = path.slice(prefix.length);
+  const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const inPrefix = !prefix || path.startsWith(`${prefix}/`);
+  const match = inPrefix ? matchRoute(prefix ? path.slice(prefix.length) : path) : null;
+  if (match) tracker?.matched(match.route);
+  // As Distribution's health.Handler: while a health check fails, every path answers 503.
+  if (deps.health && !deps.health.healthy) {
+    throw new RegistryError('UNAVAILABLE', undefined, 'health check failed: please see /debug/health');
   }
-  const match = matchRoute(path);
   if (!match) return sendNotFoundPage(res);
   const handler = HANDLERS[match.route][req.method ?? ''];
   if (!handler) {
