@@ -15,6 +15,7 @@ import { deleteManifest, getManifest, putManifest } from './handlers/manifests.j
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './handlers/uploads.js';
 import type { HealthStatus } from '../health/index.js';
 import type { HttpMetrics, RequestTracker } from '../metrics/http.js';
+import type { EventSink } from '../notifications/index.js';
 import { accessLogLine } from './access-log.js';
 import { AuthChallenge, type Access, type AccessController } from './auth/index.js';
 import { API_VERSION_HEADER, sendError, sendJSON, sendNotFoundPage } from './respond.js';
@@ -49,6 +50,8 @@ export interface AppDeps {
   health?: HealthStatus;
   /** Present when metrics are on (`http.debug.prometheus`). */
   metrics?: HttpMetrics;
+  /** `notifications` endpoints are configured: handlers queue their events here. */
+  events?: EventSink;
 }
 
 export interface RunningServer {
@@ -118,6 +121,7 @@ async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, 
     name,
     reference: match.reference ?? '',
     ...(auth && { user: auth.user, mountAllowed: auth.mountAllowed }),
+    ...(deps.events && { events: deps.events }),
   };
   await handler(ctx);
 }

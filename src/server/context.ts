@@ -1,6 +1,7 @@
 /** What a handler receives: the request, the response, the registry service and URL helpers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { EventSink } from '../notifications/index.js';
 import type { Registry } from '../registry/registry.js';
 
 export interface ServerOptions {
@@ -33,6 +34,8 @@ export interface RequestContext {
   user?: string;
   /** False when `auth` refused pull on a cross-repository mount's `from`: upload instead of mounting. */
   mountAllowed?: boolean;
+  /** `notifications`: where the request's events go (see notify.ts); absent when none is configured. */
+  events?: EventSink;
 }
 
 /** Absolute URL for a path under /v2/, as Distribution builds them (or relative when configured). */

@@ -13,10 +13,19 @@
  *       _uploads/<id>/startedat                              -> RFC 3339 start time
  *       _uploads/<id>/hashstates/<algorithm>/<offset>        -> saved hash state (Distribution's format; we only read its presence)
  *
+ * Wharf's own state lives beside that tree, never in it, so `docker-registry` and its
+ * garbage-collect never see it:
+ *
+ *   /wharf/notifications/<instance>/
+ *     lease                                                -> the owning process's heartbeat (JSON)
+ *     endpoints/<endpoint>/<batch>                         -> queued events, {"events":[…]}
+ *     corrupt/<endpoint>/<batch>                           -> batches that could not be parsed, kept for inspection
+ *
  * No other module joins storage paths.
  */
 
 export const ROOT = '/docker/registry/v2';
+export const NOTIFICATIONS_ROOT = '/wharf/notifications';
 
 export type PathSpec =
   | { kind: 'blobsRoot' }
@@ -37,7 +46,14 @@ export type PathSpec =
   | { kind: 'uploadDir'; name: string; id: string }
   | { kind: 'uploadData'; name: string; id: string }
   | { kind: 'uploadStartedAt'; name: string; id: string }
-  | { kind: 'uploadHashStates'; name: string; id: string };
+  | { kind: 'uploadHashStates'; name: string; id: string }
+  | { kind: 'notificationsRoot' }
+  | { kind: 'notificationQueue'; instance: string }
+  | { kind: 'notificationLease'; instance: string }
+  | { kind: 'notificationEndpoints'; instance: string }
+  | { kind: 'notificationEndpointQueue'; instance: string; endpoint: string }
+  | { kind: 'notificationBatch'; instance: string; endpoint: string; batch: string }
+  | { kind: 'notificationCorruptBatch'; instance: string; endpoint: string; batch: string };
 
 /** "sha256:abc…" → ["sha256", "abc…"]; callers pass validated digests only. */
 function split(digest: string): [string, string] {
@@ -93,5 +109,19 @@ export function pathFor(spec: PathSpec): string {
       return `${ROOT}/repositories/${spec.name}/_uploads/${spec.id}/startedat`;
     case 'uploadHashStates':
       return `${ROOT}/repositories/${spec.name}/_uploads/${spec.id}/hashstates`;
+    case 'notificationsRoot':
+      return NOTIFICATIONS_ROOT;
+    case 'notificationQueue':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}`;
+    case 'notificationLease':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}/lease`;
+    case 'notificationEndpoints':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}/endpoints`;
+    case 'notificationEndpointQueue':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}/endpoints/${spec.endpoint}`;
+    case 'notificationBatch':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}/endpoints/${spec.endpoint}/${spec.batch}`;
+    case 'notificationCorruptBatch':
+      return `${NOTIFICATIONS_ROOT}/${spec.instance}/corrupt/${spec.endpoint}/${spec.batch}`;
   }
 }

@@ -44,11 +44,29 @@ const EXPECTED: { [K in PathSpec['kind']]: [Extract<PathSpec, { kind: K }>, stri
   uploadData: [{ kind: 'uploadData', name: NAME, id: ID }, `${R}/_uploads/${ID}/data`],
   uploadStartedAt: [{ kind: 'uploadStartedAt', name: NAME, id: ID }, `${R}/_uploads/${ID}/startedat`],
   uploadHashStates: [{ kind: 'uploadHashStates', name: NAME, id: ID }, `${R}/_uploads/${ID}/hashstates`],
+  // Wharf's notification queue: beside Distribution's tree, never inside it.
+  notificationsRoot: [{ kind: 'notificationsRoot' }, '/wharf/notifications'],
+  notificationQueue: [{ kind: 'notificationQueue', instance: 'host-5000' }, '/wharf/notifications/host-5000'],
+  notificationLease: [{ kind: 'notificationLease', instance: 'host-5000' }, '/wharf/notifications/host-5000/lease'],
+  notificationEndpoints: [{ kind: 'notificationEndpoints', instance: 'host-5000' }, '/wharf/notifications/host-5000/endpoints'],
+  notificationEndpointQueue: [
+    { kind: 'notificationEndpointQueue', instance: 'host-5000', endpoint: 'hook' },
+    '/wharf/notifications/host-5000/endpoints/hook',
+  ],
+  notificationBatch: [
+    { kind: 'notificationBatch', instance: 'host-5000', endpoint: 'hook', batch: 'b1' },
+    '/wharf/notifications/host-5000/endpoints/hook/b1',
+  ],
+  notificationCorruptBatch: [
+    { kind: 'notificationCorruptBatch', instance: 'host-5000', endpoint: 'hook', batch: 'b1' },
+    '/wharf/notifications/host-5000/corrupt/hook/b1',
+  ],
 };
 
 describe('storage layout paths (Distribution 2.x)', () => {
-  it('the root is /docker/registry/v2', () => {
+  it("the root is /docker/registry/v2; Wharf's notification queue is outside it", () => {
     assert.equal(ROOT, '/docker/registry/v2');
+    assert.ok(!pathFor({ kind: 'notificationsRoot' }).startsWith(`${ROOT}/`));
   });
 
   for (const [kind, [spec, expected]] of Object.entries(EXPECTED)) {
@@ -110,6 +128,9 @@ describe('storage layout paths (Distribution 2.x)', () => {
       [{ kind: 'uploadDir', name: NAME, id: ID }, { kind: 'uploadData', name: NAME, id: ID }],
       [{ kind: 'uploadDir', name: NAME, id: ID }, { kind: 'uploadStartedAt', name: NAME, id: ID }],
       [{ kind: 'uploadDir', name: NAME, id: ID }, { kind: 'uploadHashStates', name: NAME, id: ID }],
+      [{ kind: 'notificationsRoot' }, { kind: 'notificationQueue', instance: 'i' }],
+      [{ kind: 'notificationQueue', instance: 'i' }, { kind: 'notificationEndpointQueue', instance: 'i', endpoint: 'e' }],
+      [{ kind: 'notificationEndpointQueue', instance: 'i', endpoint: 'e' }, { kind: 'notificationBatch', instance: 'i', endpoint: 'e', batch: 'b' }],
     ];
     for (const [dir, inside] of pairs) {
       assert.ok(pathFor(inside).startsWith(`${pathFor(dir)}/`), `${pathFor(inside)} is below ${pathFor(dir)}`);

@@ -4,6 +4,7 @@ import { fail } from '../../registry/errors.js';
 import { MEDIA_TYPES } from '../../registry/manifest-format.js';
 import { checkDigest } from '../../registry/names.js';
 import type { RequestContext } from '../context.js';
+import { notifyRepositoryDelete } from '../notify.js';
 import { sendEmpty, sendJSON } from '../respond.js';
 
 /** `n` as a count, or undefined; anything but a non-negative integer is PAGINATION_NUMBER_INVALID. */
@@ -51,5 +52,6 @@ export async function listReferrers(ctx: RequestContext): Promise<void> {
 export async function deleteRepository(ctx: RequestContext): Promise<void> {
   ctx.registry.requireDeleteEnabled();
   await ctx.registry.deleteRepository(ctx.name);
+  await notifyRepositoryDelete(ctx);
   sendEmpty(ctx.res, 202);
 }

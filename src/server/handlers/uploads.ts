@@ -7,6 +7,7 @@ import { fail } from '../../registry/errors.js';
 import { checkDigest, checkName } from '../../registry/names.js';
 import { parseContentRange } from '../body.js';
 import { urlFor, type RequestContext } from '../context.js';
+import { notifyBlob, notifyMount } from '../notify.js';
 import { sendEmpty } from '../respond.js';
 
 function uploadHeaders(ctx: RequestContext, id: string, size: number): Record<string, string> {
@@ -44,6 +45,7 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
     checkName(from);
     const mounted = await registry.blobs.mount(ctx.name, from, digest);
     if (mounted) {
+      await notifyMount(ctx, mounted, from);
       blobCreated(ctx, digest);
       return;
     }
@@ -53,6 +55,7 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
     const digest = checkDigest(digestParam);
     const upload = await registry.uploads.start(ctx.name);
     const desc = await registry.uploads.finish(ctx.name, upload.id, digest, ctx.req);
+    await notifyBlob(ctx, 'push', desc);
     blobCreated(ctx, desc.digest);
     return;
   }
@@ -96,6 +99,7 @@ export async function putUpload(ctx: RequestContext): Promise<void> {
   const body = hasBody(ctx);
   const start = body ? chunkStart(ctx) : undefined;
   const desc = await ctx.registry.uploads.finish(ctx.name, ctx.reference, digest, body ? ctx.req : null, start);
+  await notifyBlob(ctx, 'push', desc);
   blobCreated(ctx, desc.digest);
 }
 
