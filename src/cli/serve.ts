@@ -30,6 +30,11 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     urlsDeny: [...urls.deny],
     redirectDisabled: storage.redirect.disable,
     auth: authSettings(config),
+    // Unlike Distribution, which applies an entry whatever its `disabled`, a disabled entry is skipped.
+    storageMiddleware: config.middleware.storage
+      .map((m, index) => ({ index, name: m.name, options: { ...m.options }, disabled: m.disabled }))
+      .filter((m) => !m.disabled)
+      .map(({ disabled: _, ...m }) => m),
   };
 }
 

@@ -13,6 +13,7 @@ import { listenTransport } from '../server/transport.js';
 import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { makeDriver } from '../storage/drivers.js';
+import type { StorageMiddlewareEntry, WrappedStorage } from '../storage/middleware/index.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -46,6 +47,8 @@ export interface RegistrySettings {
   redirectDisabled?: boolean;
   /** Distribution's `auth` section (htpasswd, silly or token); absent: no authentication. */
   auth?: AuthSettings;
+  /** `middleware.storage` entries not disabled, in order (redirect, cloudfront). */
+  storageMiddleware?: StorageMiddlewareEntry[];
 }
 
 export interface StartedRegistry {
@@ -59,7 +62,12 @@ export interface StartedRegistry {
 export async function startRegistry(settings: RegistrySettings, log: Logger = makeLogger(settings.log)): Promise<StartedRegistry> {
   // TLS problems (unreadable files, unknown cipher suites) stop start-up before anything else starts.
   const tlsResolved = settings.http.tls ? resolveTls(settings.http.tls) : undefined;
-  const driver = await makeDriver(settings.storage.name, settings.storage.options, { log, redirect: !settings.redirectDisabled });
+  const storage = await withMiddleware(
+    await makeDriver(settings.storage.name, settings.storage.options, { log, redirect: !settings.redirectDisabled }),
+    settings,
+    log,
+  );
+  const driver = storage.driver;
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
     cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },
@@ -96,10 +104,18 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     log,
     close: async () => {
       stopPurger();
+      storage.close();
       access?.close?.();
       await running.close();
     },
   };
+}
+
+/** The driver wrapped by `middleware.storage` (loaded only when configured). */
+async function withMiddleware(driver: StorageDriver, settings: RegistrySettings, log: Logger): Promise<WrappedStorage> {
+  if (!settings.storageMiddleware?.length) return { driver, close: () => undefined };
+  const { applyStorageMiddleware } = await import('../storage/middleware/index.js');
+  return applyStorageMiddleware(driver, settings.storageMiddleware, { log, redirect: !settings.redirectDisabled });
 }
 
 /** Purge old uploads after a random delay (instances sharing storage spread out), then every interval. */

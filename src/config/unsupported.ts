@@ -2,6 +2,7 @@
 // not implement yet. Start-up must stop on any of them rather than silently
 // run without them. When a feature lands, delete its row.
 import type { Config } from './schema.js';
+import { STORAGE_MIDDLEWARE, unknownMiddlewareMessage } from '../storage/middleware/names.js';
 
 const NOT_YET = 'not supported yet by this version of Wharf';
 
@@ -10,7 +11,7 @@ interface Row {
   key: string;
   /** True (or a detail string) when the configuration uses the feature. */
   used: (c: Config) => boolean | string;
-  message?: string;
+  message?: string | ((c: Config) => string);
 }
 
 
@@ -21,11 +22,11 @@ export const UNSUPPORTED: readonly Row[] = [
   { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
   { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
   { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
-  // middleware
-  ...(['registry', 'repository', 'storage'] as const).map((k) => ({
-    key: `middleware.${k}`,
-    used: (c: Config) => c.middleware[k].filter((m) => !m.disabled).map((m) => m.name).join(', '),
-  })),
+  // middleware: storage has redirect and cloudfront (src/storage/middleware); other names are unknown, as in Distribution 2.8
+  ...(['registry', 'repository', 'storage'] as const).map((k) => {
+    const unknown = (c: Config) => c.middleware[k].filter((m) => !m.disabled && !(k === 'storage' && STORAGE_MIDDLEWARE.includes(m.name))).map((m) => m.name);
+    return { key: `middleware.${k}`, used: (c: Config) => unknown(c).join(', '), message: (c: Config) => unknownMiddlewareMessage(k, unknown(c)) };
+  }),
   // reporting: these services are replaced by OpenTelemetry in Wharf.
   {
     key: 'reporting.bugsnag',
@@ -80,7 +81,8 @@ export function unsupportedFeatures(config: Config): string[] {
     const used = row.used(config);
     if (used === false || used === '') continue;
     const detail = typeof used === 'string' ? ` (${used})` : '';
-    out.push(`${row.key}${detail}: ${row.message ?? NOT_YET}`);
+    const message = typeof row.message === 'function' ? row.message(config) : row.message;
+    out.push(`${row.key}${detail}: ${message ?? NOT_YET}`);
   }
   return out;
 }

@@ -5,7 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { isNotFound, type RedirectClient, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { RegistryCache } from './cache.js';
 import { fail } from './errors.js';
@@ -66,8 +66,8 @@ export class BlobStore {
     await pipeline(await this.driver.reader(path, offset, length), destination);
   }
 
-  async redirectURL(method: string, digest: string): Promise<string | null> {
-    return this.driver.redirectURL(method, pathFor({ kind: 'blobData', digest }));
+  async redirectURL(method: string, digest: string, client?: RedirectClient): Promise<string | null> {
+    return this.driver.redirectURL(method, pathFor({ kind: 'blobData', digest }), client);
   }
 
   async link(name: string, digest: string): Promise<void> {

@@ -42,6 +42,12 @@ export interface FileWriter {
   cancel(): Promise<void>;
 }
 
+/** The client a blob GET comes from, as Distribution sees it (proxy headers first). */
+export interface RedirectClient {
+  /** The client's IP address (IPv4-mapped IPv6 addresses given as IPv4). */
+  ip: string;
+}
+
 /**
  * Every method rejects (never throws synchronously) with InvalidPathError for a path that
  * `checkPath` refuses. '/' names the root directory, which always exists: it is valid for
@@ -77,8 +83,11 @@ export interface StorageDriver {
   move(source: string, dest: string): Promise<void>;
   /** Delete a file or a whole tree ('/a/b' never touches '/a/bc'). Throws PathNotFoundError. */
   delete(path: string): Promise<void>;
-  /** A URL the client may fetch the content from directly, or null to serve it ourselves. */
-  redirectURL(method: string, path: string): Promise<string | null>;
+  /**
+   * A URL the client may fetch the content from directly, or null to serve it ourselves.
+   * `client` is who asked (storage middleware such as cloudfront choose by the client's IP).
+   */
+  redirectURL(method: string, path: string, client?: RedirectClient): Promise<string | null>;
   /** Visit every file and directory below `path`, depth first, in lexical order. Return 'skip' to not descend. Throws PathNotFoundError. */
   walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void>;
 }

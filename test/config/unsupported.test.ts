@@ -22,9 +22,8 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(SAMPLE_CONFIG_YAML), [
       'storage.cache.blobdescriptor (redis): not supported yet by this version of Wharf',
       'storage.tag.concurrencylimit: not supported yet by this version of Wharf',
-      'middleware.registry (ARegistryMiddleware): not supported yet by this version of Wharf',
-      'middleware.repository (ARepositoryMiddleware): not supported yet by this version of Wharf',
-      'middleware.storage (cloudfront): not supported yet by this version of Wharf',
+      'middleware.registry (ARegistryMiddleware): unknown middleware "ARegistryMiddleware"; Distribution 2.8 has no built-in registry middleware',
+      'middleware.repository (ARepositoryMiddleware): unknown middleware "ARepositoryMiddleware"; Distribution 2.8 has no built-in repository middleware',
       'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'http.draintimeout: not supported yet by this version of Wharf',

@@ -38,6 +38,8 @@ export interface StartOptions {
   workDir?: string;
   /** driver lines under `storage:` instead of the filesystem driver, e.g. ['  s3:', '    bucket: b'] */
   storage?: string[];
+  /** top-level lines appended to the config, e.g. ['middleware:', '  storage:', ...] */
+  extraConfig?: string[];
 }
 
 export function freePort(): Promise<number> {
@@ -54,7 +56,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Distribution's config format; Wharf reads the same file. */
-export function registryConfig(dataDir: string, port: number, readOnly = false, storage?: string[]): string {
+export function registryConfig(dataDir: string, port: number, readOnly = false, storage?: string[], extraConfig: string[] = []): string {
   return [
     'version: 0.1',
     'log:',
@@ -70,6 +72,7 @@ export function registryConfig(dataDir: string, port: number, readOnly = false, 
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${HTTP_SECRET}`,
+    ...extraConfig,
     '',
   ].join('\n');
 }
@@ -81,7 +84,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
   fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port ?? (await freePort());
   const configPath = path.join(workDir, `${kind}-${port}.yml`);
-  fs.writeFileSync(configPath, registryConfig(dataDir, port, opts.readOnly, opts.storage));
+  fs.writeFileSync(configPath, registryConfig(dataDir, port, opts.readOnly, opts.storage, opts.extraConfig));
   const logPath = path.join(workDir, `${kind}-${port}.log`);
   const logFd = fs.openSync(logPath, 'a');
   const env: Record<string, string> = {};
@@ -127,7 +130,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
       const e = exited as { code: number | null; signal: NodeJS.Signals | null };
       throw new Error(
         `${kind} registry exited during start-up (code ${e.code}, signal ${e.signal}); ` +
-          `command: ${[cmd, ...(args as string[])].join(' ')}\nconfig:\n${registryConfig(dataDir, port, opts.readOnly, opts.storage)}` +
+          `command: ${[cmd, ...(args as string[])].join(' ')}\nconfig:\n${registryConfig(dataDir, port, opts.readOnly, opts.storage, opts.extraConfig)}` +
           `--- log ${logPath} ---\n${logTail()}`,
       );
     }

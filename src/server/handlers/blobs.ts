@@ -2,6 +2,7 @@
 import { RegistryError } from '../../registry/errors.js';
 import { checkDigest } from '../../registry/names.js';
 import { parseRange } from '../body.js';
+import { clientIP } from '../client-ip.js';
 import type { RequestContext } from '../context.js';
 import { sendEmpty, sendError } from '../respond.js';
 
@@ -9,7 +10,7 @@ export async function getBlob(ctx: RequestContext): Promise<void> {
   const { res, registry } = ctx;
   const digest = checkDigest(ctx.reference);
   const desc = await registry.blobs.statOrFail(ctx.name, digest);
-  const redirect = ctx.req.method === 'GET' ? await registry.blobs.redirectURL('GET', digest) : null;
+  const redirect = ctx.req.method === 'GET' ? await registry.blobs.redirectURL('GET', digest, { ip: clientIP(ctx.req) }) : null;
   if (redirect) {
     sendEmpty(res, 307, { Location: redirect, 'Docker-Content-Digest': digest });
     return;
