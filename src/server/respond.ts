@@ -1,6 +1,7 @@
 /** The only code that writes the `{"errors":[…]}` envelope, and small response helpers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERROR_CODES, RegistryError } from '../registry/errors.js';
+import { isBackendUnavailable } from '../storage/unavailable.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
@@ -19,8 +20,16 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
+/** What the client is told: registry errors as they are, an unreachable storage backend as 503, the rest as 500. */
+export function clientError(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  if (isBackendUnavailable(err)) return new RegistryError('UNAVAILABLE', 'the storage backend is unavailable; try again later');
+  return new RegistryError('UNKNOWN', ERROR_CODES.UNKNOWN.message);
+}
+
 /**
- * Answer with a registry error; anything else becomes UNKNOWN/500 with no internals shown.
+ * Answer with a registry error; a storage backend that cannot be reached becomes UNAVAILABLE/503,
+ * anything else UNKNOWN/500, with no internals shown.
  * When the response has begun, the connection is cut: a half-sent body must not look whole.
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
@@ -28,7 +37,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     res.destroy();
     return;
   }
-  const e = err instanceof RegistryError ? err : new RegistryError('UNKNOWN', ERROR_CODES.UNKNOWN.message);
+  const e = clientError(err);
   const entry: Record<string, unknown> = { code: e.code, message: e.message };
   if (e.detail !== undefined) entry.detail = e.detail;
   // A request body we did not read would otherwise be parsed as the next request.
