@@ -108,8 +108,9 @@ const swiftOptions = {
   username: str().optional(),
   password: str().optional(),
   authurl: str().optional(),
-  tenant: str().optional(),
-  tenantid: str().optional(),
+  // Distribution takes numeric tenant names and ids (YAML integers) as strings.
+  tenant: z.union([str(), z.number()]).transform(String).optional(),
+  tenantid: z.union([str(), z.number()]).transform(String).optional(),
   domain: str().optional(),
   domainid: str().optional(),
   tenantdomain: str().optional(),
