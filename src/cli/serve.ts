@@ -30,6 +30,8 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     urlsDeny: [...urls.deny],
     redirectDisabled: storage.redirect.disable,
     auth: authSettings(config),
+    debug: { addr: http.debug.addr, prometheus: { ...http.debug.prometheus } },
+    health: config.health,
     // Unlike Distribution, which applies an entry whatever its `disabled`, a disabled entry is skipped.
     storageMiddleware: config.middleware.storage
       .map((m, index) => ({ index, name: m.name, options: { ...m.options }, disabled: m.disabled }))

@@ -13,6 +13,10 @@ import { listenTransport } from '../server/transport.js';
 import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { makeDriver } from '../storage/drivers.js';
+import { healthChecksFrom, type HealthSettings, type HealthStatus } from '../health/index.js';
+import type { WharfMetrics } from '../metrics/index.js';
+import { instrumentDriver } from '../metrics/storage.js';
+import { startDebugServer } from '../server/debug.js';
 import type { StorageMiddlewareEntry, WrappedStorage } from '../storage/middleware/index.js';
 
 export interface RegistrySettings {
@@ -47,6 +51,10 @@ export interface RegistrySettings {
   redirectDisabled?: boolean;
   /** Distribution's `auth` section (htpasswd, silly or token); absent: no authentication. */
   auth?: AuthSettings;
+  /** `http.debug`: the debug server (/debug/health, /debug/vars, Prometheus metrics); empty addr: none. */
+  debug?: { addr: string; prometheus: { enabled: boolean; path: string } };
+  /** The `health` section: periodic checks; the API answers 503 while one fails. */
+  health?: HealthSettings;
   /** `middleware.storage` entries not disabled, in order (redirect, cloudfront). */
   storageMiddleware?: StorageMiddlewareEntry[];
 }
@@ -56,21 +64,30 @@ export interface StartedRegistry {
   port: number;
   registry: Registry;
   log: Logger;
+  /** The debug server's port, when `http.debug.addr` is set. */
+  debugPort?: number;
+  /** Present when metrics are on (`http.debug.prometheus.enabled` with a debug server). */
+  metrics?: WharfMetrics;
+  health?: HealthStatus;
   close(): Promise<void>;
 }
 
 export async function startRegistry(settings: RegistrySettings, log: Logger = makeLogger(settings.log)): Promise<StartedRegistry> {
   // TLS problems (unreadable files, unknown cipher suites) stop start-up before anything else starts.
   const tlsResolved = settings.http.tls ? resolveTls(settings.http.tls) : undefined;
+  const metrics = await metricsFor(settings, log);
   const storage = await withMiddleware(
     await makeDriver(settings.storage.name, settings.storage.options, { log, redirect: !settings.redirectDisabled }),
     settings,
     log,
   );
-  const driver = storage.driver;
+  const driver = metrics ? instrumentDriver(storage.driver, metrics.storageAction) : storage.driver;
+  // Health checks are built (not started) before anything listens: a duplicate check stops start-up.
+  const health = settings.health ? healthChecksFrom(settings.health, driver, settings.storage.name, log) : undefined;
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
     cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },
+    uploadObserver: metrics?.uploadObserver(),
     manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
   });
   const access = await createAccessController(settings.auth, log);
@@ -78,6 +95,8 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     registry,
     log,
     access,
+    health,
+    metrics: metrics?.http,
     accessLog: settings.log.accessLog,
     options: {
       host: settings.http.host,
@@ -95,6 +114,13 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     log,
     acme: settings.http.acmeTiming,
   });
+  const debug = settings.debug?.addr
+    ? await startDebugServer({ addr: settings.debug.addr, log, health, metrics, prometheusPath: settings.debug.prometheus.path || '/metrics' }).catch(async (err) => {
+        await running.close();
+        throw err;
+      })
+    : undefined;
+  health?.start();
   const stopPurger = settings.uploadPurging?.enabled ? startUploadPurger(driver, settings.uploadPurging, log) : () => undefined;
   const hostPart = settings.http.addr.slice(0, settings.http.addr.lastIndexOf(':')) || '127.0.0.1';
   return {
@@ -102,7 +128,12 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     port: running.port,
     registry,
     log,
+    debugPort: debug?.port,
+    metrics,
+    health,
     close: async () => {
+      health?.stop();
+      await debug?.close();
       stopPurger();
       storage.close();
       access?.close?.();
@@ -116,6 +147,16 @@ async function withMiddleware(driver: StorageDriver, settings: RegistrySettings,
   if (!settings.storageMiddleware?.length) return { driver, close: () => undefined };
   const { applyStorageMiddleware } = await import('../storage/middleware/index.js');
   return applyStorageMiddleware(driver, settings.storageMiddleware, { log, redirect: !settings.redirectDisabled });
+}
+
+/** Metrics are collected only where they can be scraped: `http.debug.prometheus.enabled` with a debug server. */
+async function metricsFor(settings: RegistrySettings, log: Logger): Promise<WharfMetrics | undefined> {
+  if (!settings.debug?.prometheus.enabled) return undefined;
+  if (!settings.debug.addr) {
+    log.warn('http.debug.prometheus.enabled without http.debug.addr: metrics are served by the debug server, so none are collected');
+    return undefined;
+  }
+  return new (await import('../metrics/index.js')).WharfMetrics();
 }
 
 /** Purge old uploads after a random delay (instances sharing storage spread out), then every interval. */

@@ -182,6 +182,14 @@ const redisSchema = section({
 });
 
 const CHECK_INTERVAL = 10_000;
+const checkURL = () =>
+  str().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), {
+    error: 'expected an absolute http:// or https:// URL such as "http://backend:8080/health"',
+  });
+const checkAddr = () =>
+  str().refine((a) => /^(\[[^\]]+\]|[^:[\]]*):\d{1,5}$/.test(a) && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, {
+    error: 'expected HOST:PORT with a numeric port, such as "redis:6379"',
+  });
 const healthSchema = section({
   storagedriver: section({
     enabled: bool().default(false),
@@ -191,7 +199,7 @@ const healthSchema = section({
   file: list(section({ file: str(), interval: duration().default(CHECK_INTERVAL), threshold: int(0).default(0) })),
   http: list(
     section({
-      uri: str(),
+      uri: checkURL(),
       headers: headerMap(),
       statuscode: int().default(200),
       timeout: duration().default(0),
@@ -201,7 +209,7 @@ const healthSchema = section({
   ),
   tcp: list(
     section({
-      addr: str(),
+      addr: checkAddr(),
       timeout: duration().default(0),
       interval: duration().default(CHECK_INTERVAL),
       threshold: int(0).default(0),

@@ -41,8 +41,6 @@ export const UNSUPPORTED: readonly Row[] = [
   // http
   { key: 'http.net', used: (c) => c.http.net === 'unix' && 'unix' },
   { key: 'http.draintimeout', used: (c) => c.http.draintimeout > 0 },
-  { key: 'http.debug', used: (c) => c.http.debug.addr !== '' },
-  { key: 'http.debug.prometheus', used: (c) => c.http.debug.prometheus.enabled },
   // log
   { key: 'log.hooks', used: (c) => c.log.hooks.filter((h) => !h.disabled).map((h) => h.type || '(no type)').join(', ') },
   { key: 'log.reportcaller', used: (c) => c.log.reportcaller },
@@ -53,11 +51,6 @@ export const UNSUPPORTED: readonly Row[] = [
   },
   // redis
   { key: 'redis', used: (c) => c.redis.addr !== '' || c.redis.addrs.length > 0 },
-  // health
-  { key: 'health.storagedriver', used: (c) => c.health.storagedriver.enabled },
-  { key: 'health.file', used: (c) => c.health.file.length > 0 },
-  { key: 'health.http', used: (c) => c.health.http.length > 0 },
-  { key: 'health.tcp', used: (c) => c.health.tcp.length > 0 },
   // proxy (pull-through cache)
   { key: 'proxy', used: (c) => c.proxy.remoteurl !== '' },
   // compatibility, validation, policy, tags

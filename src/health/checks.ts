@@ -1,7 +1,8 @@
 /**
  * The kinds of health check Distribution offers (`health.storagedriver`, `health.file`,
  * `health.http`, `health.tcp`). Each resolves when healthy and rejects with an Error whose message
- * is what `/debug/health` shows; messages start as Distribution's do.
+ * is what `/debug/health` shows, worded as Distribution's so monitoring sees the same text; the
+ * underlying reason, when there is one, is the error's `cause` (logged).
  */
 import { stat } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -12,11 +13,14 @@ import { isNotFound, type StorageDriver } from '../storage/driver.js';
 
 export type Check = () => Promise<void>;
 
-/** The storage backend answers: a stat of '/' that succeeds or finds nothing (an empty store) is healthy. */
+/**
+ * The storage backend answers: listing '/' succeeds, or finds nothing (an empty store). A listing
+ * rather than Distribution's stat of '/', which some drivers answer without asking the backend.
+ */
 export function storageDriverCheck(driver: StorageDriver): Check {
   return async () => {
     try {
-      await driver.stat('/');
+      await driver.list('/');
     } catch (err) {
       if (isNotFound(err)) return;
       throw err instanceof Error ? err : new Error(String(err));
@@ -46,7 +50,7 @@ export function httpCheck(uri: string, statusCode: number, timeoutMs: number, he
     let url = new URL(uri);
     for (let hops = 0; ; hops++) {
       const got = await head(url, headers, timeoutMs).catch((err: Error) => {
-        throw new Error(`error while checking: ${uri}: ${err.message}`);
+        throw new Error(`error while checking: ${uri}`, { cause: err });
       });
       if (got.location && got.status >= 300 && got.status < 400 && hops < MAX_REDIRECTS) {
         url = new URL(got.location, url);
@@ -77,12 +81,12 @@ export function tcpCheck(addr: string, timeoutMs: number): Check {
   return () =>
     new Promise<void>((resolvePromise, reject) => {
       const socket = connect({ host, port });
-      const fail = (why: string) => {
+      const fail = (cause: Error) => {
         socket.destroy();
-        reject(new Error(`connection to ${addr} failed: ${why}`));
+        reject(new Error(`connection to ${addr} failed`, { cause }));
       };
-      socket.setTimeout(timeoutMs, () => fail(`no connection within ${timeoutMs} ms`));
-      socket.once('error', (err) => fail(err.message));
+      socket.setTimeout(timeoutMs, () => fail(new Error(`no connection within ${timeoutMs} ms`)));
+      socket.once('error', fail);
       socket.once('connect', () => {
         socket.destroy();
         resolvePromise();

@@ -40,6 +40,8 @@ interface Schedule {
 class PeriodicCheck {
   /** The error reported (past the threshold), or null. */
   reported: string | null = null;
+  /** Why the last run failed, when the check says more than its message (for the log). */
+  cause: string | undefined;
   private failuresInARow = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -68,10 +70,13 @@ class PeriodicCheck {
 
   private async run(): Promise<void> {
     let error: string | null = null;
+    this.cause = undefined;
     try {
       await withDeadline(this.check(), this.schedule.deadlineMs);
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
+      const cause = (err as Error)?.cause;
+      if (cause !== undefined) this.cause = cause instanceof Error ? cause.message : String(cause);
     }
     if (this.stopped) return;
     this.update(error);
@@ -139,8 +144,8 @@ export class HealthChecks implements HealthStatus {
     if (was === null) this.failing++;
     if (c.reported === null) this.failing--;
     if (c.reported === null) this.log.info({ check: c.name }, 'health check passes again');
-    else if (was === null) this.log.warn({ check: c.name, error: c.reported }, 'health check failing: the API answers 503 until it passes');
-    else this.log.warn({ check: c.name, error: c.reported }, 'health check still failing');
+    else if (was === null) this.log.warn({ check: c.name, error: c.reported, cause: c.cause }, 'health check failing: the API answers 503 until it passes');
+    else this.log.warn({ check: c.name, error: c.reported, cause: c.cause }, 'health check still failing');
   }
 }
 

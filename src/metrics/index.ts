@@ -88,6 +88,12 @@ export class WharfMetrics {
     this.cacheRequests.inc({ type: hit ? 'Hit' : 'Miss', cache });
   }
 
+  /** What the upload store reports to (src/registry/uploads.ts's UploadObserver). */
+  uploadObserver(): { started(): void; completed(): void; writing(delta: 1 | -1): void } {
+    const u = this.uploads;
+    return { started: () => u.started.inc(), completed: () => u.completed.inc(), writing: (delta) => u.inFlight.inc(delta) };
+  }
+
   /** The text exposition format, for the debug server. */
   exposition(): Promise<string> {
     return this.registry.metrics();

@@ -11,12 +11,14 @@ import { fail } from './errors.js';
 import { ManifestStore, type ManifestPolicy } from './manifests.js';
 import { ReferrersIndex } from './referrers.js';
 import { TagStore } from './tags.js';
-import { UploadStore } from './uploads.js';
+import { UploadStore, type UploadObserver } from './uploads.js';
 
 export interface RegistryOptions {
   deleteEnabled: boolean;
   manifestPolicy?: ManifestPolicy;
   cache?: CacheOptions;
+  /** Told of upload activity (metrics); absent when metrics are off. */
+  uploadObserver?: UploadObserver;
 }
 
 export interface Page<T> {
@@ -38,7 +40,7 @@ export class Registry {
   ) {
     const cache = (this.cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS));
     this.blobs = new BlobStore(driver, cache);
-    this.uploads = new UploadStore(driver, this.blobs);
+    this.uploads = new UploadStore(driver, this.blobs, options.uploadObserver);
     this.tags = new TagStore(driver);
     this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), cache, options.manifestPolicy);
   }

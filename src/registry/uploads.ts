@@ -20,6 +20,14 @@ export interface UploadStatus {
   startedAt: Date;
 }
 
+/** Told of upload activity (metrics: `registry_uploads_*`); absent when metrics are off. */
+export interface UploadObserver {
+  started(): void;
+  completed(): void;
+  /** +1 when a request starts writing an upload's data, -1 when it is done. */
+  writing(delta: 1 | -1): void;
+}
+
 interface HashState {
   hash: Hash;
   bytes: number;
@@ -34,6 +42,7 @@ export class UploadStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    private readonly observer?: UploadObserver,
   ) {}
 
   async start(name: string): Promise<UploadStatus> {
@@ -42,6 +51,7 @@ export class UploadStore {
     // RFC 3339 in whole seconds, as Distribution writes it, so either registry can read the other's uploads.
     const stamp = startedAt.toISOString().replace('.000Z', 'Z');
     await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name, id }), Buffer.from(stamp));
+    this.observer?.started();
     return { id, size: 0, startedAt };
   }
 
@@ -109,6 +119,7 @@ export class UploadStore {
         fail('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
       await this.commitBlob(name, id, digest, size);
+      this.observer?.completed();
       return { digest, size };
     });
   }
@@ -123,6 +134,15 @@ export class UploadStore {
 
   /** Stream `body` onto the upload's data, hashing as it goes; returns the new size. */
   private async write(name: string, id: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, commit = false): Promise<number> {
+    this.observer?.writing(1);
+    try {
+      return await this.writeData(name, id, body, commit);
+    } finally {
+      this.observer?.writing(-1);
+    }
+  }
+
+  private async writeData(name: string, id: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, commit: boolean): Promise<number> {
     const key = `${name}/${id}`;
     const writer = await this.driver.writer(pathFor({ kind: 'uploadData', name, id }), true);
     let state = this.hashes.get(key);
