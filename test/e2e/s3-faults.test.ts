@@ -1,0 +1,173 @@
+// Wharf on its own Ceph RGW instance (state dir and ports of its own, because this file stops it):
+// skopeo pushes and pulls an image with a 1 GiB layer (multipart upload, multipart server-side copy on
+// commit), and the backend going away in the middle of a chunked push gives the client 503
+// UNAVAILABLE, leaves no blob behind, and pushes work again once RGW is back.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import {
+  errorCodes,
+  httpRequest,
+  inspectDigest,
+  makeTinyImage,
+  patchChunk,
+  readOciImage,
+  run,
+  SERVICES,
+  show,
+  skopeoCopy,
+  startUpload,
+  startWharf,
+  tempDir,
+  type RegistryServer,
+} from './harness.js';
+import { openUploads, startRgw, type Rgw } from '../storage/rgw.js';
+
+const MiB = 1024 * 1024;
+const RGW_DIR = process.env.WHARF_RGW_FAULTS_DIR || '/tmp/wharf-ceph-rgw-faults';
+const rgwEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, WHARF_RGW_DIR: RGW_DIR, RGW_PORT: '7486', CEPH_MON_PORT: '3306' };
+  delete env.AWS_CA_BUNDLE;
+  return env;
+};
+
+/**
+ * An OCI layout holding one image whose only layer is an uncompressed tar of `bytes` random bytes
+ * (a 16 MiB random block repeated: fast to make, nothing compresses or deduplicates it in transit).
+ */
+async function makeBigLayerImage(layout: string, bytes: number): Promise<{ ref: string; digest: string; layer: string }> {
+  mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const header = Buffer.alloc(512);
+  const field = (s: string, off: number, len: number): void => void header.write(s.padEnd(len, '\0').slice(0, len), off, 'latin1');
+  field('big.bin', 0, 100);
+  field('0000644', 100, 8);
+  field('0000000', 108, 8);
+  field('0000000', 116, 8);
+  field(bytes.toString(8).padStart(11, '0'), 124, 12);
+  field('00000000000', 136, 12);
+  field('        ', 148, 8);
+  field('0', 156, 1);
+  field('ustar', 257, 6);
+  field('00', 263, 2);
+  let sum = 0;
+  for (const b of header) sum += b;
+  field(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  const block = randomBytes(16 * MiB);
+  const tmp = path.join(layout, 'layer.tmp');
+  const out = createWriteStream(tmp);
+  const hash = createHash('sha256');
+  const put = async (b: Buffer): Promise<void> => {
+    hash.update(b);
+    if (!out.write(b)) await once(out, 'drain');
+  };
+  await put(header);
+  for (let left = bytes; left > 0; left -= block.length) await put(left >= block.length ? block : block.subarray(0, left));
+  const pad = (512 - (bytes % 512)) % 512;
+  await put(Buffer.alloc(pad + 1024));
+  out.end();
+  await once(out, 'finish');
+  const layerSize = 512 + bytes + pad + 1024;
+  const layer = 'sha256:' + hash.digest('hex');
+  await run('mv', [tmp, path.join(layout, 'blobs', 'sha256', layer.slice(7))]);
+  const writeBlob = (content: string): { digest: string; size: number } => {
+    const digest = 'sha256:' + createHash('sha256').update(content).digest('hex');
+    writeFileSync(path.join(layout, 'blobs', 'sha256', digest.slice(7)), content);
+    return { digest, size: Buffer.byteLength(content) };
+  };
+  const config = writeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] }, config: {} }));
+  const manifest = writeBlob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: layerSize }],
+    }),
+  );
+  writeFileSync(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
+    }),
+  );
+  return { ref: `oci:${layout}:big`, digest: manifest.digest, layer };
+}
+
+describe('s3 on a Ceph RGW of its own: a 1 GiB layer, and the backend failing mid-push', () => {
+  let rgw: Rgw;
+  let bucket: string;
+  let wharf: RegistryServer;
+
+  const rgwScript = (name: string, args: string[] = []): Promise<unknown> =>
+    run('bash', [path.join(SERVICES, name), RGW_DIR, ...args], { env: rgwEnv(), timeoutMs: 180_000 });
+
+  before(async () => {
+    Object.assign(process.env, { WHARF_RGW_DIR: RGW_DIR, RGW_PORT: '7486', CEPH_MON_PORT: '3306' });
+    rgw = await startRgw();
+    bucket = await rgw.createBucket('faults');
+    wharf = await startWharf({
+      storage: [
+        '  s3:',
+        `    region: ${rgw.region}`,
+        `    regionendpoint: ${rgw.endpoint}`,
+        `    bucket: ${bucket}`,
+        `    accesskey: ${rgw.accessKey}`,
+        `    secretkey: ${rgw.secretKey}`,
+        '    secure: false',
+        '    chunksize: 5242880',
+      ],
+    });
+  });
+
+  after(async () => {
+    await wharf?.stop();
+    await rgwScript('ceph-rgw-stop.sh', ['--purge']).catch(() => undefined);
+  });
+
+  it('skopeo pushes and pulls an image with a 1 GiB layer; the bytes come back intact', async () => {
+    const image = await makeBigLayerImage(`${tempDir('s3-big')}/layout`, 1024 * MiB);
+    // --preserve-digests: skopeo would otherwise gzip the uncompressed layer on the way (slow, and a new digest).
+    await skopeoCopy(image.ref, `docker://${wharf.host}/big/app:v1`, ["--preserve-digests"]);
+    assert.equal(await inspectDigest(`${wharf.host}/big/app:v1`), image.digest);
+    const layout = `${tempDir('s3-big-pull')}/layout`;
+    await skopeoCopy(`docker://${wharf.host}/big/app:v1`, `oci:${layout}:t`, ["--preserve-digests"]); // skopeo checks every digest
+    assert.ok(readOciImage(layout, 't').blobs.includes(image.layer));
+    const head = await httpRequest('HEAD', `${wharf.url}/v2/big/app/blobs/${image.layer}`);
+    assert.equal(Number(head.headers.get('content-length')), 512 + 1024 * MiB + 1024);
+    assert.deepEqual(await openUploads(rgw, bucket), [], 'no multipart upload left open');
+  });
+
+  it('RGW stopping mid-push answers 503 UNAVAILABLE, leaves no blob, and pushes work again once it is back', async () => {
+    const data = randomBytes(12 * MiB);
+    const digest = 'sha256:' + createHash('sha256').update(data).digest('hex');
+    let loc = await startUpload(wharf.url, 'faults/app');
+    loc = await patchChunk(loc, data.subarray(0, 6 * MiB), 0);
+
+    await rgwScript('ceph-rgw-stop.sh');
+    const patch = await httpRequest('PATCH', loc, {
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${6 * MiB}-${12 * MiB - 1}` },
+      body: data.subarray(6 * MiB),
+    });
+    assert.equal(patch.status, 503, show(patch));
+    assert.deepEqual(errorCodes(patch), ['UNAVAILABLE']);
+    assert.match(JSON.parse(patch.body.toString()).errors[0].message, /storage backend is unavailable/);
+    const head = await httpRequest('HEAD', `${wharf.url}/v2/faults/app/blobs/${digest}`);
+    assert.equal(head.status, 503, show(head));
+    const v2 = await httpRequest('GET', `${wharf.url}/v2/`);
+    assert.equal(v2.status, 200, 'the API base still answers: Wharf itself is up');
+
+    await rgwScript('ceph-rgw-start.sh');
+    const after = await httpRequest('HEAD', `${wharf.url}/v2/faults/app/blobs/${digest}`);
+    assert.equal(after.status, 404, `no partial blob: ${show(after)}`);
+    const image = await makeTinyImage(`${tempDir('s3-faults-img')}/layout`, 'v1', 12);
+    await skopeoCopy(image.ref, `docker://${wharf.host}/faults/app:v1`);
+    assert.equal(await inspectDigest(`${wharf.host}/faults/app:v1`), image.digest);
+    const layout = `${tempDir('s3-faults-pull')}/layout`;
+    await skopeoCopy(`docker://${wharf.host}/faults/app:v1`, `oci:${layout}:t`);
+    assert.deepEqual(readOciImage(layout, 't').blobs.sort(), [...image.blobs].sort());
+  });
+});
