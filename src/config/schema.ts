@@ -5,6 +5,8 @@ import { z } from 'zod';
 import {
   anyMap, bool, duration, headerMap, int, list, oneOf, regex, section, str, strList,
 } from './primitives.js';
+import { checkRedisConfig } from './redis.js';
+import { proxySchema } from './schema-proxy.js';
 import { storageSchema } from './schema-storage.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -215,15 +217,6 @@ const healthSchema = section({
       threshold: int(0).default(0),
     }),
   ),
-});
-
-const proxySchema = section({
-  remoteurl: str().default(''), // non-empty: run as a pull-through cache
-  username: str().default(''),
-  password: str().default(''),
-  ttl: duration().default(168 * 3_600_000),
-  cachewritetimeout: duration().optional(),
-  exec: section({ command: str().optional(), lifetime: duration().optional() }).optional(),
 });
 
 const validationSchema = section({
