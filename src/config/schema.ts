@@ -5,7 +5,6 @@ import { z } from 'zod';
 import {
   anyMap, bool, duration, headerMap, int, list, oneOf, regex, section, str, strList,
 } from './primitives.js';
-import { checkRedisConfig } from './redis.js';
 import { proxySchema } from './schema-proxy.js';
 import { storageSchema } from './schema-storage.js';
 
