@@ -1,0 +1,271 @@
+/**
+ * The gcs driver's writer, with Distribution's format for an unfinished upload so that any
+ * instance (Wharf or Distribution) can continue one that another began:
+ *
+ * - the bytes go to a Cloud Storage resumable upload session for the file's own object name, in
+ *   chunks of `chunksize` (a multiple of 256 KiB, as the protocol requires of all but the last);
+ * - `close()` sends what it can as whole 256 KiB units and saves the rest (under 256 KiB) as the
+ *   body of an object at the file's name with content type `application/x-docker-upload-session`
+ *   and custom metadata `Session-URI` (the session) and `Offset` (bytes in the session);
+ * - `writer(path, true)` reads that object back: the session, the offset, the buffered tail;
+ * - `commit()` sends the tail as the last chunk, which completes the session and replaces the
+ *   state object with the file in one step (or, with no session yet, stores the bytes directly).
+ *
+ * Unlike Distribution, resuming asks the session how many bytes it holds: a writer that died
+ * after sending chunks but before saving its state left more bytes in the session than the state
+ * says, and those bytes (sent in order from the same input) are kept rather than sent twice.
+ * A committed file that is appended to (after a reader needed the bytes of an unfinished one) is
+ * copied through Wharf into a new session: Cloud Storage cannot append to an object.
+ */
+import type { Readable } from 'node:stream';
+import { StorageError, type FileWriter } from './driver.js';
+import { CHUNK_QUANTUM } from './gcs-options.js';
+import { cancelSession, createSession, queryStatus, uploadChunk, type SessionContext } from './gcs-session.js';
+import { takeFront } from './object-store.js';
+
+export const SESSION_TYPE = 'application/x-docker-upload-session';
+export const BLOB_TYPE = 'application/octet-stream';
+const META_SESSION = 'Session-URI';
+const META_OFFSET = 'Offset';
+/** A state object's tail is under 256 KiB when Wharf writes it, at most a chunk when Distribution does. */
+const MAX_TAIL_CHUNKS = 2;
+
+export interface ObjectMeta {
+  size: number;
+  contentType: string;
+  metadata: Record<string, string>;
+  updated: Date;
+}
+
+/** What a writer needs from its driver: the session endpoint plus a few object operations. */
+export interface WriterContext extends SessionContext {
+  readonly chunkSize: number;
+  head(objectName: string): Promise<ObjectMeta | null>;
+  download(objectName: string): Promise<Readable>;
+  save(objectName: string, content: Buffer, contentType: string, metadata?: Record<string, string>): Promise<void>;
+  remove(objectName: string): Promise<boolean>;
+}
+
+function metaValue(m: ObjectMeta, key: string): string | undefined {
+  const want = key.toLowerCase();
+  for (const [k, v] of Object.entries(m.metadata)) if (k.toLowerCase() === want) return v ?? undefined;
+  return undefined;
+}
+
+export function isUploadState(m: ObjectMeta): boolean {
+  return m.contentType === SESSION_TYPE;
+}
+
+/** The file's size: for an unfinished upload the session's bytes plus the buffered tail. */
+export function fileSize(m: ObjectMeta): number {
+  if (!isUploadState(m)) return m.size;
+  const offset = Number(metaValue(m, META_OFFSET) || '0');
+  return (Number.isSafeInteger(offset) && offset > 0 ? offset : 0) + m.size;
+}
+
+async function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      stream.destroy();
+      throw new Error(`more than ${limit} bytes`);
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks, n);
+}
+
+export class GcsWriter implements FileWriter {
+  private session: string | null = null;
+  /** Bytes the session holds. */
+  private offset = 0;
+  private buffer: Buffer[] = [];
+  private bufferBytes = 0;
+  private total = 0;
+  /** Something changed since the state was read: close() must save it. */
+  private dirty = true;
+  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
+  private inFlight: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+
+  private constructor(
+    private readonly ctx: WriterContext,
+    private readonly objectName: string,
+    private readonly path: string,
+  ) {}
+
+  /** A writer that starts the file afresh (append=false); an older session is left to expire. */
+  static fresh(ctx: WriterContext, objectName: string, path: string): GcsWriter {
+    return new GcsWriter(ctx, objectName, path);
+  }
+
+  /** A writer that continues what earlier sessions wrote (append=true); empty when there is nothing. */
+  static async resume(ctx: WriterContext, objectName: string, path: string): Promise<GcsWriter> {
+    return (await GcsWriter.open(ctx, objectName, path, true))!;
+  }
+
+  /** The writer for an unfinished upload, or null when the file is committed (or missing). */
+  static resumeUnfinished(ctx: WriterContext, objectName: string, path: string): Promise<GcsWriter | null> {
+    return GcsWriter.open(ctx, objectName, path, false);
+  }
+
+  private static async open(ctx: WriterContext, objectName: string, path: string, reopenCommitted: boolean): Promise<GcsWriter | null> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const w = new GcsWriter(ctx, objectName, path);
+      const m = await ctx.head(objectName);
+      if (!m || !isUploadState(m)) {
+        if (!reopenCommitted) return null;
+        if (m && m.size > 0) await w.refill(m.size);
+        return w;
+      }
+      if (await w.load(m)) return w;
+      // The session completed meanwhile (another reader materialized the file): look again.
+    }
+    throw new StorageError(`${ctx.name}: ${path} keeps changing while being resumed`, ctx.name, path);
+  }
+
+  /** Take over an upload state object; false when its session has completed since. */
+  private async load(m: ObjectMeta): Promise<boolean> {
+    const { ctx, path } = this;
+    const limit = MAX_TAIL_CHUNKS * ctx.chunkSize;
+    if (m.size > limit) throw new StorageError(`${ctx.name}: the upload state of ${path} holds ${m.size} bytes, more than ${limit}`, ctx.name, path);
+    this.dirty = false;
+    const uri = metaValue(m, META_SESSION) || null;
+    const rawOffset = metaValue(m, META_OFFSET) || '0';
+    let offset = /^\d+$/.test(rawOffset) ? Number(rawOffset) : NaN;
+    if (!Number.isSafeInteger(offset)) throw new StorageError(`${ctx.name}: the upload state of ${path} has an invalid Offset ${JSON.stringify(rawOffset)}`, ctx.name, path);
+    let tail = await readAll(await ctx.download(this.objectName), limit).catch((err) => {
+      throw new StorageError(`${ctx.name}: cannot read the upload state of ${path}: ${(err as Error).message}`, ctx.name, path);
+    });
+    if (uri === null) {
+      if (offset !== 0) throw new StorageError(`${ctx.name}: the upload state of ${path} names ${offset} bytes but no session`, ctx.name, path);
+    } else {
+      const status = await queryStatus(ctx, uri, path);
+      if (status.state === 'done') return false;
+      if (status.state === 'gone') {
+        throw new StorageError(`${ctx.name}: the upload session of ${path} expired or was cancelled (${status.status}): the upload cannot continue`, ctx.name, path);
+      }
+      if (status.persisted < offset) {
+        throw new StorageError(`${ctx.name}: the upload session of ${path} holds ${status.persisted} bytes but its state says ${offset}`, ctx.name, path);
+      }
+      if (status.persisted > offset) {
+        // A session that died after sending chunks: keep what the store has, drop what it duplicates.
+        tail = tail.subarray(Math.min(tail.length, status.persisted - offset));
+        offset = status.persisted;
+        this.dirty = true;
+      }
+    }
+    this.session = uri;
+    this.offset = offset;
+    if (tail.length > 0) this.buffer.push(tail);
+    this.bufferBytes = tail.length;
+    this.total = offset + tail.length;
+    return true;
+  }
+
+  /** Continue a committed file: its bytes are copied through into a new session. */
+  private async refill(size: number): Promise<void> {
+    for await (const chunk of await this.ctx.download(this.objectName)) await this.write(chunk as Buffer);
+    if (this.total !== size) {
+      await this.cancelUpload();
+      throw new StorageError(`${this.ctx.name}: ${this.path} changed while being reopened for appending`, this.ctx.name, this.path);
+    }
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.check();
+    if (chunk.length === 0) return;
+    this.dirty = true;
+    this.total += chunk.length;
+    this.buffer.push(chunk);
+    this.bufferBytes += chunk.length;
+    while (this.bufferBytes >= this.ctx.chunkSize) await this.send(this.take(this.ctx.chunkSize));
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    this.bufferBytes -= n;
+    return takeFront(this.buffer, n);
+  }
+
+  /** Upload one chunk once the previous one is acknowledged: one in flight while the next fills. */
+  private async send(body: Buffer): Promise<void> {
+    await this.inFlight;
+    if (this.failure) throw this.failure;
+    this.inFlight = this.upload(body).catch((err) => {
+      this.failure = err;
+    });
+  }
+
+  private async upload(body: Buffer): Promise<void> {
+    this.session ??= await createSession(this.ctx, this.objectName, this.path);
+    await uploadChunk(this.ctx, this.session, body, this.offset, null, this.path);
+    this.offset += body.length;
+  }
+
+  private async settle(): Promise<void> {
+    await this.inFlight;
+    if (this.failure) throw this.failure;
+  }
+
+  /** End the session: whole 256 KiB units go to the store, the rest into the state object. */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closed';
+    await this.settle();
+    if (!this.dirty) return;
+    const units = this.bufferBytes - (this.bufferBytes % CHUNK_QUANTUM);
+    if (units > 0) await this.upload(this.take(units));
+    const tail = this.take(this.bufferBytes);
+    await this.ctx.save(this.objectName, tail, SESSION_TYPE, { [META_SESSION]: this.session ?? '', [META_OFFSET]: String(this.offset) });
+    this.dirty = false;
+  }
+
+  /** Complete the session with the tail (or store the bytes at once when there is no session). */
+  async commit(): Promise<void> {
+    this.check();
+    this.state = 'committed';
+    await this.settle();
+    const rest = this.take(this.bufferBytes);
+    if (this.session === null) {
+      await this.ctx.save(this.objectName, rest, BLOB_TYPE);
+    } else {
+      await uploadChunk(this.ctx, this.session, rest, this.offset, this.total, this.path);
+      this.offset = this.total;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    this.state = 'cancelled';
+    await this.cancelUpload();
+    await this.ctx.remove(this.objectName);
+  }
+
+  private async cancelUpload(): Promise<void> {
+    await this.inFlight;
+    this.buffer = [];
+    this.bufferBytes = 0;
+    if (this.session) await cancelSession(this.ctx, this.session);
+    this.session = null;
+  }
+}
+
+/**
+ * Turn an unfinished upload into the file (readers need its bytes, and Cloud Storage cannot read
+ * a session): the state is resumed and committed. Nothing to do when it is no longer unfinished.
+ */
+export async function materialize(ctx: WriterContext, objectName: string, path: string): Promise<void> {
+  const w = await GcsWriter.resumeUnfinished(ctx, objectName, path);
+  await w?.commit();
+}
