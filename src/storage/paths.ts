@@ -21,11 +21,16 @@
  *     endpoints/<endpoint>/<batch>                         -> queued events, {"events":[…]}
  *     corrupt/<endpoint>/<batch>                           -> batches that could not be parsed, kept for inspection
  *
+ * Distribution's pull-through cache keeps when its cached content expires at the root, and so does Wharf:
+ *
+ *   /scheduler-state.json                                  -> {"<name>@<digest>": {"Key", "ExpiryData", "EntryType"}}
+ *
  * No other module joins storage paths.
  */
 
 export const ROOT = '/docker/registry/v2';
 export const NOTIFICATIONS_ROOT = '/wharf/notifications';
+export const PROXY_SCHEDULER_STATE = '/scheduler-state.json';
 
 export type PathSpec =
   | { kind: 'blobsRoot' }
@@ -47,6 +52,7 @@ export type PathSpec =
   | { kind: 'uploadData'; name: string; id: string }
   | { kind: 'uploadStartedAt'; name: string; id: string }
   | { kind: 'uploadHashStates'; name: string; id: string }
+  | { kind: 'proxySchedulerState' }
   | { kind: 'notificationsRoot' }
   | { kind: 'notificationQueue'; instance: string }
   | { kind: 'notificationLease'; instance: string }
@@ -109,6 +115,8 @@ export function pathFor(spec: PathSpec): string {
       return `${ROOT}/repositories/${spec.name}/_uploads/${spec.id}/startedat`;
     case 'uploadHashStates':
       return `${ROOT}/repositories/${spec.name}/_uploads/${spec.id}/hashstates`;
+    case 'proxySchedulerState':
+      return PROXY_SCHEDULER_STATE;
     case 'notificationsRoot':
       return NOTIFICATIONS_ROOT;
     case 'notificationQueue':
