@@ -21,7 +21,8 @@ export const HANDLER_NAMES: Record<RouteName, string> = {
 
 /** Paths that match no route (404 pages, or any path while a health check fails). */
 const UNMATCHED = 'unmatched';
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Method labels are lower case, as Go's promhttp writes them in Distribution's metrics. */
+const METHODS: Record<string, string> = { GET: 'get', HEAD: 'head', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'delete', OPTIONS: 'options' };
 /** Label for a request whose client left before any response header was sent (nginx's "client closed request"). */
 const CLIENT_GONE = '499';
 
@@ -34,7 +35,10 @@ export interface HttpCollectors {
 }
 
 export class HttpMetrics {
-  constructor(readonly collectors: HttpCollectors) {}
+  constructor(readonly collectors: HttpCollectors) {
+    // Every route shows from the start (at 0), as in Distribution.
+    for (const handler of Object.values(HANDLER_NAMES)) collectors.inFlight.set({ handler }, 0);
+  }
 
   /** Start measuring one request; it is recorded once when the response finishes or the connection closes. */
   track(req: IncomingMessage, res: ServerResponse): RequestTracker {
@@ -105,7 +109,7 @@ export class RequestTracker {
     if (this.done) return;
     this.done = true;
     const handler = this.handler;
-    const method = METHODS.has(this.req.method ?? '') ? this.req.method! : 'OTHER';
+    const method = METHODS[this.req.method ?? ''] ?? 'other';
     const code = this.res.headersSent ? String(this.res.statusCode) : CLIENT_GONE;
     const seconds = Number(process.hrtime.bigint() - this.started) / 1e9;
     this.c.requests.inc({ handler, method, code });

@@ -99,8 +99,8 @@ describe('wharf serve: health and debug configuration', () => {
       await until(() => request(api, 'GET', '/v2/'), (r) => r.status === 200, 'the API to recover');
       const metrics = await request(debug, 'GET', '/metrics');
       const e = parseExposition(metrics.text);
-      assert.ok(value(e, 'registry_http_requests_total', { handler: 'base', method: 'GET', code: '503' }) >= 1);
-      assert.ok(value(e, 'registry_http_requests_total', { handler: 'base', method: 'GET', code: '200' }) >= 2);
+      assert.ok(value(e, 'registry_http_requests_total', { handler: 'base', method: 'get', code: '503' }) >= 1);
+      assert.ok(value(e, 'registry_http_requests_total', { handler: 'base', method: 'get', code: '200' }) >= 2);
       assert.match(log, /debug server listening on 127\.0\.0\.1:\d+/);
       assert.match(log, /health check failing/);
       const t0 = Date.now();
