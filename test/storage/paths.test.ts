@@ -44,6 +44,8 @@ const EXPECTED: { [K in PathSpec['kind']]: [Extract<PathSpec, { kind: K }>, stri
   uploadData: [{ kind: 'uploadData', name: NAME, id: ID }, `${R}/_uploads/${ID}/data`],
   uploadStartedAt: [{ kind: 'uploadStartedAt', name: NAME, id: ID }, `${R}/_uploads/${ID}/startedat`],
   uploadHashStates: [{ kind: 'uploadHashStates', name: NAME, id: ID }, `${R}/_uploads/${ID}/hashstates`],
+  // Distribution's pull-through cache state, at the storage root as registry:2 writes it.
+  proxySchedulerState: [{ kind: 'proxySchedulerState' }, '/scheduler-state.json'],
   // Wharf's notification queue: beside Distribution's tree, never inside it.
   notificationsRoot: [{ kind: 'notificationsRoot' }, '/wharf/notifications'],
   notificationQueue: [{ kind: 'notificationQueue', instance: 'host-5000' }, '/wharf/notifications/host-5000'],
