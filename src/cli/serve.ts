@@ -2,6 +2,7 @@
 import { loadConfig, unsupportedFeatures, type Config } from '../config/index.js';
 import { makeLogger } from './logging.js';
 import { startRegistry, type RegistrySettings } from './start.js';
+import { proxySettingsFrom } from '../proxy/settings.js';
 
 export function settingsFromConfig(config: Config): RegistrySettings {
   const { storage, http, log } = config;
@@ -37,6 +38,7 @@ export function settingsFromConfig(config: Config): RegistrySettings {
       .map((m, index) => ({ index, name: m.name, options: { ...m.options }, disabled: m.disabled }))
       .filter((m) => !m.disabled)
       .map(({ disabled: _, ...m }) => m),
+    proxy: proxySettingsFrom(config.proxy),
   };
 }
 

@@ -18,6 +18,7 @@ import type { WharfMetrics } from '../metrics/index.js';
 import { instrumentDriver } from '../metrics/storage.js';
 import { startDebugServer } from '../server/debug.js';
 import type { StorageMiddlewareEntry, WrappedStorage } from '../storage/middleware/index.js';
+import type { ProxySettings, PullThroughCache } from '../proxy/index.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -57,6 +58,8 @@ export interface RegistrySettings {
   health?: HealthSettings;
   /** `middleware.storage` entries not disabled, in order (redirect, cloudfront). */
   storageMiddleware?: StorageMiddlewareEntry[];
+  /** `proxy`: the pull-through cache's upstreams; absent: every repository is local. */
+  proxy?: ProxySettings;
 }
 
 export interface StartedRegistry {
@@ -69,6 +72,8 @@ export interface StartedRegistry {
   /** Present when metrics are on (`http.debug.prometheus.enabled` with a debug server). */
   metrics?: WharfMetrics;
   health?: HealthStatus;
+  /** Present when the `proxy` section configures an upstream. */
+  proxy?: PullThroughCache;
   close(): Promise<void>;
 }
 
@@ -91,6 +96,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
   });
   const access = await createAccessController(settings.auth, log);
+  const proxy = settings.proxy ? await startProxy(settings.proxy, registry, log) : undefined;
   const handler = createApp({
     registry,
     log,
@@ -98,6 +104,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     health,
     metrics: metrics?.http,
     accessLog: settings.log.accessLog,
+    proxy,
     options: {
       host: settings.http.host,
       relativeURLs: settings.http.relativeurls,
@@ -131,6 +138,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     debugPort: debug?.port,
     metrics,
     health,
+    proxy,
     close: async () => {
       health?.stop();
       await debug?.close();
@@ -138,8 +146,15 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       storage.close();
       access?.close?.();
       await running.close();
+      await proxy?.close(); // saves the expiry state
     },
   };
+}
+
+/** `proxy`: the pull-through cache (loaded only when configured). */
+async function startProxy(settings: ProxySettings, registry: Registry, log: Logger): Promise<PullThroughCache> {
+  const proxy = await import('../proxy/index.js');
+  return proxy.PullThroughCache.start(settings, registry, log);
 }
 
 /** The driver wrapped by `middleware.storage` (loaded only when configured). */

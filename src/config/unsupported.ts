@@ -51,8 +51,6 @@ export const UNSUPPORTED: readonly Row[] = [
   },
   // redis
   { key: 'redis', used: (c) => c.redis.addr !== '' || c.redis.addrs.length > 0 },
-  // proxy (pull-through cache)
-  { key: 'proxy', used: (c) => c.proxy.remoteurl !== '' },
   // compatibility, validation, policy, tags
   { key: 'compatibility.schema1', used: (c) => c.compatibility.schema1.enabled },
   {

@@ -16,6 +16,7 @@ import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from 
 import type { HealthStatus } from '../health/index.js';
 import type { HttpMetrics, RequestTracker } from '../metrics/http.js';
 import type { EventSink } from '../notifications/index.js';
+import type { ProxyRouter } from '../proxy/index.js';
 import { accessLogLine } from './access-log.js';
 import { AuthChallenge, type Access, type AccessController } from './auth/index.js';
 import { API_VERSION_HEADER, sendError, sendJSON, sendNotFoundPage } from './respond.js';
@@ -52,6 +53,8 @@ export interface AppDeps {
   metrics?: HttpMetrics;
   /** `notifications` endpoints are configured: handlers queue their events here. */
   events?: EventSink;
+  /** `proxy`: cached repositories get the pull-through cache's handlers. */
+  proxy?: ProxyRouter;
 }
 
 export interface RunningServer {
@@ -123,7 +126,8 @@ async function handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse, 
     ...(auth && { user: auth.user, mountAllowed: auth.mountAllowed }),
     ...(deps.events && { events: deps.events }),
   };
-  await handler(ctx);
+  const proxied = match.name === undefined ? undefined : deps.proxy?.handlerFor(match.route, req.method ?? '', name);
+  await (proxied ?? handler)(ctx);
 }
 
 /** The accesses a route needs, as Distribution's appendAccessRecords: reads pull, writes pull+push, DELETE delete. */

@@ -29,7 +29,6 @@ describe('unsupportedFeatures', () => {
       'http.draintimeout: not supported yet by this version of Wharf',
       'notifications.endpoints (alistener): not supported yet by this version of Wharf',
       'redis: not supported yet by this version of Wharf',
-      'proxy: not supported yet by this version of Wharf',
       'compatibility.schema1: not supported yet by this version of Wharf',
       'validation.manifests.indexes (list): not supported yet by this version of Wharf',
     ]);
