@@ -2,8 +2,11 @@
 import { loadConfig } from '../config/index.js';
 import { RegistryError } from '../registry/errors.js';
 import { checkName } from '../registry/names.js';
+import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
+import type { RedisDescriptorCache } from '../registry/redis-cache.js';
 import { Registry } from '../registry/registry.js';
 import { makeDriver } from '../storage/drivers.js';
+import { openRedisCache } from './redis-cli.js';
 
 export const DELETE_REPOSITORY_USAGE = `Usage: wharf delete-repository CONFIG NAME [NAME...]
 
@@ -22,7 +25,19 @@ export async function deleteRepositoryCommand(args: string[]): Promise<number> {
   }
   const { config } = loadConfig({ path, env: process.env });
   const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>);
-  const registry = new Registry(driver, { deleteEnabled: config.storage.delete.enabled });
+  const redis = await openRedisCache(config);
+  const registry = new Registry(driver, {
+    deleteEnabled: config.storage.delete.enabled,
+    cache: { ...DEFAULT_CACHE_OPTIONS, shared: redis },
+  });
+  try {
+    return await deleteAll(registry, names, redis);
+  } finally {
+    await redis?.close();
+  }
+}
+
+async function deleteAll(registry: Registry, names: string[], redis: RedisDescriptorCache | undefined): Promise<number> {
   let failed = 0;
   for (const name of names) {
     try {
@@ -35,6 +50,13 @@ export async function deleteRepositoryCommand(args: string[]): Promise<number> {
       console.error(`wharf delete-repository: ${name}: ${err.message}`);
       failed++;
     }
+  }
+  if (redis && !(await redis.drain(10_000))) {
+    console.error(
+      'wharf delete-repository: Redis stopped answering: the redis blob descriptor cache may still list blobs of the deleted ' +
+        `repositories; remove their keys once it answers: ${names.map((n) => `repository::${n}::blobs*`).join(' ')}`,
+    );
+    return 1;
   }
   return failed === 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 import { loadConfig } from '../config/index.js';
 import { markAndSweep } from '../gc/mark-sweep.js';
 import { makeDriver } from '../storage/drivers.js';
+import { openRedisCache } from './redis-cli.js';
 
 const FLAGS: Record<string, 'dryRun' | 'removeUntagged' | 'quiet'> = {
   '-d': 'dryRun',
@@ -46,6 +47,8 @@ export async function garbageCollect(args: string[]): Promise<number> {
   const { config, warnings } = loadConfig({ path, env: process.env });
   for (const w of warnings) console.error(`warning: ${w}`);
   const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>);
+  // With a redis cache, what is deleted is cleared there too; Redis that cannot be used stops GC before it deletes anything.
+  const redis = await openRedisCache(config);
   const summary = /^\n?\d+ blobs marked/;
   // Tens of thousands of lines: gathered and written in large pieces, not one write each.
   let pending: string[] = [];
@@ -53,16 +56,35 @@ export async function garbageCollect(args: string[]): Promise<number> {
     if (pending.length > 0) process.stdout.write(`${pending.join('\n')}\n`);
     pending = [];
   };
-  const result = await markAndSweep(driver, {
-    dryRun: flags.dryRun,
-    removeUntagged: flags.removeUntagged,
-    emit: (line) => {
-      if (flags.quiet && !summary.test(line)) return;
-      pending.push(line);
-      if (pending.length >= 4096) flush();
-    },
-  });
+  let result;
+  try {
+    result = await markAndSweep(driver, {
+      dryRun: flags.dryRun,
+      removeUntagged: flags.removeUntagged,
+      emit: (line) => {
+        if (flags.quiet && !summary.test(line)) return;
+        pending.push(line);
+        if (pending.length >= 4096) flush();
+      },
+      descriptors: redis && { forgetLinked: (n, d) => redis.forgetLinkedNow(n, d), forgetBlobs: (ds) => redis.forgetBlobs(ds) },
+    });
+  } catch (err) {
+    flush();
+    if (!redis) throw err;
+    console.error(
+      `wharf garbage-collect: ${(err as Error).message}\n` +
+        'The redis blob descriptor cache may still describe deleted blobs: run garbage-collect again once Redis answers, ' +
+        'or empty the cache database (redis-cli -n <redis.db> FLUSHDB).',
+    );
+    return 1;
+  } finally {
+    await redis?.close();
+  }
   flush();
   for (const problem of result.problems) console.error(`problem: ${problem}`);
+  if (result.cacheCleared) {
+    const c = result.cacheCleared;
+    console.error(`redis blob descriptor cache: cleared ${c.blobs} blob descriptors and ${c.repositoryEntries} repository entries`);
+  }
   return 0;
 }

@@ -74,6 +74,13 @@ function adjustmentWarnings(raw: Record<string, unknown>, warnings: string[]): v
   if (typeof cache === 'string' && cache !== '' && cache !== 'inmemory' && cache !== 'redis') {
     warnings.push(`storage.cache.blobdescriptor: unknown cache type "${cache}" (expected inmemory or redis); blob descriptor caching is disabled`);
   }
+  if (cache === 'redis' && get(raw, 'storage', 'cache', 'blobdescriptorsize') !== undefined) {
+    warnings.push('storage.cache.blobdescriptorsize: applies to the inmemory cache only; ignored with redis');
+  }
+  const redis = get(raw, 'redis');
+  if (cache !== 'redis' && (get(redis, 'addr') || get(redis, 'addrs'))) {
+    warnings.push('redis: configured but not used (only storage.cache.blobdescriptor: redis uses it)');
+  }
 }
 
 function deepFreeze<T>(v: T): T {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   anyMap, bool, duration, headerMap, int, list, oneOf, regex, section, str, strList,
 } from './primitives.js';
+import { checkRedisConfig } from './redis.js';
 import { proxySchema } from './schema-proxy.js';
 import { storageSchema } from './schema-storage.js';
 
@@ -154,6 +155,7 @@ const redisSchema = section({
     certificate: str().optional(),
     key: str().optional(),
     rootcas: strList(),
+    clientcas: strList(), // Distribution 3.0's name for rootcas
   }),
   // go-redis UniversalOptions (Distribution 3)
   clientname: str().optional(),
@@ -261,6 +263,7 @@ export const configSchema = z
     },
     { error: 'expected a mapping' },
   )
+  .superRefine(checkRedisConfig)
   .transform(({ loglevel, ...c }) => ({
     ...c,
     log: { ...c.log, level: c.log.level ?? loglevel ?? ('info' as const) },

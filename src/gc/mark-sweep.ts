@@ -15,6 +15,13 @@ export interface GCOptions {
   removeUntagged: boolean;
   /** Each line Distribution would print (marking, eligibility, summary). */
   emit?: (line: string) => void;
+  /** The shared blob-descriptor cache (redis): what is deleted is forgotten there too (Distribution #1803). */
+  descriptors?: GCDescriptorCache;
+}
+
+export interface GCDescriptorCache {
+  forgetLinked(name: string, digest: string): Promise<void>;
+  forgetBlobs(digests: readonly string[]): Promise<{ repositoryEntries: number }>;
 }
 
 export interface GCResult {
@@ -23,6 +30,8 @@ export interface GCResult {
   manifestsDeleted: { name: string; digest: string }[];
   /** Problems found and stepped over: unreadable manifests, missing blobs. */
   problems: string[];
+  /** What was cleared from the shared descriptor cache, when there is one. */
+  cacheCleared?: { blobs: number; repositoryEntries: number };
 }
 
 interface Candidate {
@@ -186,6 +195,7 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
         const indexEntry = pathFor({ kind: 'tagIndexEntryLink', name: c.name, tag, digest: c.digest });
         await deleteIfPresent(driver, indexEntry.slice(0, indexEntry.lastIndexOf('/')));
       }
+      await opts.descriptors?.forgetLinked(c.name, c.digest);
     }
   }
 
@@ -207,7 +217,9 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
   for (const digest of unmarked) emit(`blob eligible for deletion: ${digest}`);
   if (!opts.dryRun) await mapPool(unmarked, PARALLEL, (digest) => deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest })));
+  const cleared = !opts.dryRun && opts.descriptors ? await opts.descriptors.forgetBlobs(unmarked) : undefined;
   return {
+    cacheCleared: cleared && { blobs: unmarked.length, repositoryEntries: cleared.repositoryEntries },
     marked: marked.size,
     blobsDeleted: opts.dryRun ? [] : unmarked,
     manifestsDeleted: opts.dryRun ? [] : doomed.map((c) => ({ name: c.name, digest: c.digest })),

@@ -23,32 +23,33 @@ export class BlobStore {
 
   /** Size of the global blob, or null when it does not exist. */
   async statGlobal(digest: string): Promise<BlobDescriptor | null> {
-    const cached = this.cache.blobSizes?.get(digest);
-    if (cached !== undefined) return { digest, size: cached };
+    const cached = await this.cache.descriptors?.blob(digest);
+    if (cached) return cached;
     try {
       const info = await this.driver.stat(pathFor({ kind: 'blobData', digest }));
       if (info.isDir) return null;
-      this.cache.blobSizes?.set(digest, info.size);
-      return { digest, size: info.size };
+      const desc = { digest, size: info.size };
+      void this.cache.descriptors?.setBlob(desc);
+      return desc;
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
   }
 
-  /** Whether `name` links to `digest` (a layer or config pushed to or mounted into it). */
-  async isLinked(name: string, digest: string): Promise<boolean> {
-    const key = `layer:${name}@${digest}`;
-    if (this.cache.links?.get(key)) return true;
-    const linked = (await readLink(this.driver, pathFor({ kind: 'layerLink', name, digest }))) === digest;
-    if (linked) this.cache.links?.set(key, true);
-    return linked;
+  /** Whether storage has `name`'s link to `digest` (a layer or config pushed to or mounted into it). */
+  private async linkedInStorage(name: string, digest: string): Promise<boolean> {
+    return (await readLink(this.driver, pathFor({ kind: 'layerLink', name, digest }))) === digest;
   }
 
   /** The blob as seen from repository `name`, or null. */
   async stat(name: string, digest: string): Promise<BlobDescriptor | null> {
-    const [linked, desc] = await Promise.all([this.isLinked(name, digest), this.statGlobal(digest)]);
-    return linked ? desc : null;
+    const cached = await this.cache.descriptors?.linked(name, digest);
+    if (cached) return cached;
+    const [linked, desc] = await Promise.all([this.linkedInStorage(name, digest), this.statGlobal(digest)]);
+    if (!linked || !desc) return null;
+    void this.cache.descriptors?.setLinked(name, desc);
+    return desc;
   }
 
   async statOrFail(name: string, digest: string): Promise<BlobDescriptor> {
@@ -70,20 +71,26 @@ export class BlobStore {
     return this.driver.redirectURL(method, pathFor({ kind: 'blobData', digest }), client);
   }
 
-  async link(name: string, digest: string): Promise<void> {
+  /** Link `digest` into `name`; `size` (when known) goes to the descriptor cache at once. */
+  async link(name: string, digest: string, size?: number): Promise<void> {
     await this.driver.putContent(pathFor({ kind: 'layerLink', name, digest }), Buffer.from(digest));
-    this.cache.links?.set(`layer:${name}@${digest}`, true);
+    if (size !== undefined) await this.cache.descriptors?.setLinked(name, { digest, size });
   }
 
-  /** Remove the repository's link. Fails with BLOB_UNKNOWN when it is not linked. */
+  /** Remove the repository's link, then its cached descriptor. Fails with BLOB_UNKNOWN when it is not linked. */
   async unlink(name: string, digest: string): Promise<void> {
-    if (!(await this.isLinked(name, digest))) fail('BLOB_UNKNOWN', undefined, digest);
-    this.cache.links?.delete(`layer:${name}@${digest}`);
+    // Storage decides, not the cache: a stale cached link is cleared and answered 404.
+    if (!(await this.linkedInStorage(name, digest))) {
+      await this.cache.descriptors?.forgetLinked(name, digest);
+      fail('BLOB_UNKNOWN', undefined, digest);
+    }
     try {
       await this.driver.delete(pathFor({ kind: 'layerLink', name, digest }));
     } catch (err) {
       if (isNotFound(err)) fail('BLOB_UNKNOWN', undefined, digest);
       throw err;
+    } finally {
+      await this.cache.descriptors?.forgetLinked(name, digest);
     }
   }
 
@@ -91,7 +98,7 @@ export class BlobStore {
   async mount(name: string, from: string, digest: string): Promise<BlobDescriptor | null> {
     const desc = await this.stat(from, digest);
     if (!desc) return null;
-    await this.link(name, digest);
+    await this.link(name, digest, desc.size);
     return desc;
   }
 

@@ -1,8 +1,9 @@
 /**
- * In-process caches. Content addressed by digest never changes, so caching it is always
- * safe. Positive "repository has this link" answers go stale only when another instance
- * deletes; that is the contract of Distribution's `storage.cache.blobdescriptor: inmemory`,
- * and they are kept only when that cache is configured. Absence is never cached.
+ * Caches. Content addressed by digest never changes, so caching it is always safe. Positive
+ * "repository has this link" answers go stale only when another instance deletes; that is the
+ * contract of Distribution's `storage.cache.blobdescriptor: inmemory`, and they are kept only
+ * when a cache is configured. With `redis` every instance shares them, and every delete clears
+ * them. Absence is never cached.
  */
 export class LRU<V> {
   private readonly map = new Map<string, V>();
@@ -47,11 +48,74 @@ export class LRU<V> {
   }
 }
 
+/** A blob as one repository or the global store sees it (the size is what a HEAD answers). */
+export interface CachedDescriptor {
+  digest: string;
+  size: number;
+}
+
+/**
+ * The blob-descriptor cache (`storage.cache.blobdescriptor`): global blob sizes and which
+ * repositories link which blobs. In-process (`inmemory`) or shared by a fleet (`redis`). Reads
+ * answer undefined for "not cached" (never "absent"); a cache that cannot be reached answers
+ * undefined and never fails the request. Every method that forgets must have taken effect
+ * (or be queued to) before the storage change it follows is reported to the client.
+ */
+export interface DescriptorCache {
+  blob(digest: string): Promise<CachedDescriptor | undefined>;
+  setBlob(desc: CachedDescriptor): Promise<void>;
+  /** The descriptor of `digest` when the cache knows repository `name` links it. */
+  linked(name: string, digest: string): Promise<CachedDescriptor | undefined>;
+  setLinked(name: string, desc: CachedDescriptor): Promise<void>;
+  forgetLinked(name: string, digest: string): Promise<void>;
+  /** Repository `name` was deleted: forget every blob it linked. */
+  forgetRepository(name: string): Promise<void>;
+}
+
+/** `storage.cache.blobdescriptor: inmemory`: per-process LRUs of `blobdescriptorsize` entries each. */
+export class MemoryDescriptorCache implements DescriptorCache {
+  private readonly links: LRU<true>;
+  private readonly sizes: LRU<number>;
+
+  constructor(entries: number) {
+    this.links = new LRU<true>(entries);
+    this.sizes = new LRU<number>(entries);
+  }
+
+  async blob(digest: string): Promise<CachedDescriptor | undefined> {
+    const size = this.sizes.get(digest);
+    return size === undefined ? undefined : { digest, size };
+  }
+
+  async setBlob(desc: CachedDescriptor): Promise<void> {
+    this.sizes.set(desc.digest, desc.size);
+  }
+
+  async linked(name: string, digest: string): Promise<CachedDescriptor | undefined> {
+    return this.links.get(`${name}@${digest}`) ? this.blob(digest) : undefined;
+  }
+
+  async setLinked(name: string, desc: CachedDescriptor): Promise<void> {
+    this.links.set(`${name}@${desc.digest}`, true);
+    this.sizes.set(desc.digest, desc.size);
+  }
+
+  async forgetLinked(name: string, digest: string): Promise<void> {
+    this.links.delete(`${name}@${digest}`);
+  }
+
+  async forgetRepository(name: string): Promise<void> {
+    this.links.deletePrefix(`${name}@`);
+  }
+}
+
 export interface CacheOptions {
-  /** `storage.cache.blobdescriptor` is set: keep positive link answers. */
+  /** `storage.cache.blobdescriptor` is set: keep descriptors and positive link answers. */
   descriptors: boolean;
-  /** `storage.cache.blobdescriptorsize`: entries. */
+  /** `storage.cache.blobdescriptorsize`: entries (inmemory only, as in Distribution). */
   descriptorEntries: number;
+  /** A cache shared by every instance (`redis`) instead of the in-process one. */
+  shared?: DescriptorCache;
   /** Bytes of manifest content kept by digest. */
   manifestBytes: number;
 }
@@ -59,22 +123,26 @@ export interface CacheOptions {
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = { descriptors: true, descriptorEntries: 10_000, manifestBytes: 32 * 1024 * 1024 };
 
 export class RegistryCache {
-  /** "<name>@<digest>" → true when the repository links the blob or manifest revision. */
-  readonly links: LRU<true> | null;
-  /** digest → size of the global blob. */
-  readonly blobSizes: LRU<number> | null;
+  readonly descriptors: DescriptorCache | null;
+  /**
+   * "<name>@<digest>" → true when the repository links the manifest revision. In-process only:
+   * with a shared cache another instance's manifest delete must be seen at once, and Distribution
+   * keeps no revision links in Redis either.
+   */
+  readonly revisions: LRU<true> | null;
   /** digest → manifest bytes. */
   readonly manifests: LRU<Buffer>;
 
   constructor(options: CacheOptions) {
-    this.links = options.descriptors ? new LRU<true>(options.descriptorEntries) : null;
-    this.blobSizes = options.descriptors ? new LRU<number>(options.descriptorEntries) : null;
+    const inProcess = options.descriptors && !options.shared;
+    this.descriptors = options.shared ?? (inProcess ? new MemoryDescriptorCache(options.descriptorEntries) : null);
+    this.revisions = inProcess ? new LRU<true>(options.descriptorEntries) : null;
     this.manifests = new LRU<Buffer>(options.manifestBytes, (b) => b.length);
   }
 
-  /** Drop every link answer about repository `name` (it was deleted). */
-  forget(name: string): void {
-    this.links?.deletePrefix(`layer:${name}@`);
-    this.links?.deletePrefix(`revision:${name}@`);
+  /** Drop every answer about repository `name` (it was deleted). */
+  async forget(name: string): Promise<void> {
+    this.revisions?.deletePrefix(`${name}@`);
+    await this.descriptors?.forgetRepository(name);
   }
 }

@@ -54,10 +54,10 @@ export class ManifestStore {
   }
 
   async exists(name: string, digest: string): Promise<boolean> {
-    const key = `revision:${name}@${digest}`;
-    if (this.cache.links?.get(key)) return true;
+    const key = `${name}@${digest}`;
+    if (this.cache.revisions?.get(key)) return true;
     const linked = (await readLink(this.driver, pathFor({ kind: 'manifestRevisionLink', name, digest }))) === digest;
-    if (linked) this.cache.links?.set(key, true);
+    if (linked) this.cache.revisions?.set(key, true);
     return linked;
   }
 
@@ -102,7 +102,7 @@ export class ManifestStore {
     // Order matters for crash safety: content, then the revision link, then the tag.
     await this.blobs.putGlobal(digest, content);
     await this.driver.putContent(pathFor({ kind: 'manifestRevisionLink', name, digest }), Buffer.from(digest));
-    this.cache.links?.set(`revision:${name}@${digest}`, true);
+    this.cache.revisions?.set(`${name}@${digest}`, true);
     if (parsed.subject) await this.referrers.add(name, parsed.subject.digest, digest);
     if (!byDigest) await this.tags.tag(name, reference, digest);
     return { digest, subject: parsed.subject?.digest };
@@ -119,7 +119,7 @@ export class ManifestStore {
     if (!(await this.exists(name, digest))) fail('MANIFEST_UNKNOWN', 'manifest unknown', { digest });
     const stored = await this.read(digest).catch(() => null);
     for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag).catch(() => undefined);
-    this.cache.links?.delete(`revision:${name}@${digest}`);
+    this.cache.revisions?.delete(`${name}@${digest}`);
     try {
       await this.driver.delete(pathFor({ kind: 'manifestRevisionDir', name, digest }));
     } catch (err) {

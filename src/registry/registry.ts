@@ -63,14 +63,17 @@ export class Registry {
     const repo = pathFor({ kind: 'repository', name });
     const own = ['_manifests', '_layers', '_uploads'].map((d) => `${repo}/${d}`);
     const present = await Promise.all(own.map((p) => this.driver.stat(p).then(() => true, () => false)));
-    if (!present[0] && !present[1]) fail('NAME_UNKNOWN', 'repository name not known to registry', { name });
+    if (!present[0] && !present[1]) {
+      await this.cache.forget(name); // whatever a cache still says about it is stale
+      fail('NAME_UNKNOWN', 'repository name not known to registry', { name });
+    }
     for (let i = 0; i < own.length; i++) {
       if (!present[i]) continue;
       await this.driver.delete(own[i]!).catch((err) => {
         if (!isNotFound(err)) throw err;
       });
     }
-    this.cache.forget(name);
+    await this.cache.forget(name);
   }
 
   async catalog(n: number | undefined, last: string | undefined): Promise<Page<string>> {

@@ -196,7 +196,7 @@ export class UploadStore {
       if (size === 0) await this.driver.putContent(data, Buffer.alloc(0)).catch(() => undefined);
       await this.driver.move(data, pathFor({ kind: 'blobData', digest }));
     }
-    await this.blobs.link(name, digest);
+    await this.blobs.link(name, digest, existing?.size ?? size);
     await this.removeUpload(name, id);
   }
 

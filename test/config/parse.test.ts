@@ -40,8 +40,11 @@ describe('parsing a full Distribution configuration', () => {
     assert.equal(config.catalog.maxentries, 1000);
   });
 
-  it('only warns that loglevel is deprecated', () => {
-    assert.deepEqual(warnings, ['"loglevel" is deprecated; use "log.level" instead']);
+  it('only warns that loglevel is deprecated and that blobdescriptorsize does not apply to redis', () => {
+    assert.deepEqual(warnings, [
+      '"loglevel" is deprecated; use "log.level" instead',
+      'storage.cache.blobdescriptorsize: applies to the inmemory cache only; ignored with redis',
+    ]);
   });
 });
 
