@@ -212,6 +212,7 @@ export class EndpointDelivery {
         resolve();
       };
       const timer = setTimeout(done, ms);
+      timer.unref(); // waiting to deliver never keeps the process alive by itself
       this.stopping.signal.addEventListener('abort', done);
       if (wakeable) this.wakeUp = done;
     });

@@ -4,6 +4,7 @@ import { checkDigest } from '../../registry/names.js';
 import { parseRange } from '../body.js';
 import { clientIP } from '../client-ip.js';
 import type { RequestContext } from '../context.js';
+import { notifyBlob, notifyBlobDelete } from '../notify.js';
 import { sendEmpty, sendError } from '../respond.js';
 
 export async function getBlob(ctx: RequestContext): Promise<void> {
@@ -11,6 +12,8 @@ export async function getBlob(ctx: RequestContext): Promise<void> {
   const digest = checkDigest(ctx.reference);
   const desc = await registry.blobs.statOrFail(ctx.name, digest);
   const redirect = ctx.req.method === 'GET' ? await registry.blobs.redirectURL('GET', digest, { ip: clientIP(ctx.req) }) : null;
+  // Every answer from here on is a pull event in Distribution (307, 304 and 416 included).
+  await notifyBlob(ctx, 'pull', desc);
   if (redirect) {
     sendEmpty(res, 307, { Location: redirect, 'Docker-Content-Digest': digest });
     return;
@@ -57,5 +60,6 @@ export async function deleteBlob(ctx: RequestContext): Promise<void> {
   ctx.registry.requireDeleteEnabled();
   const digest = checkDigest(ctx.reference);
   await ctx.registry.blobs.unlink(ctx.name, digest);
+  await notifyBlobDelete(ctx, digest);
   sendEmpty(ctx.res, 202, { 'Docker-Content-Digest': digest });
 }
