@@ -138,7 +138,9 @@ const ossOptions = {
   internal: paramBool().optional(),
   bucket: str().optional(),
   encrypt: paramBool().optional(),
+  encryptionkeyid: str().optional(),
   secure: paramBool().optional(),
+  skipverify: paramBool().optional(),
   chunksize: paramInt(0).optional(),
   rootdirectory: str().optional(),
 };
