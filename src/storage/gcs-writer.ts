@@ -40,6 +40,8 @@ export interface ObjectMeta {
 /** What a writer needs from its driver: the session endpoint plus a few object operations. */
 export interface WriterContext extends SessionContext {
   readonly chunkSize: number;
+  /** Writers with an open session, by object name: a reader of their bytes asks them to checkpoint. */
+  readonly openWriters: Map<string, GcsWriter>;
   head(objectName: string): Promise<ObjectMeta | null>;
   download(objectName: string): Promise<Readable>;
   save(objectName: string, content: Buffer, contentType: string, metadata?: Record<string, string>): Promise<void>;
@@ -98,7 +100,16 @@ export class GcsWriter implements FileWriter {
 
   /** A writer that starts the file afresh (append=false); an older session is left to expire. */
   static fresh(ctx: WriterContext, objectName: string, path: string): GcsWriter {
-    return new GcsWriter(ctx, objectName, path);
+    return new GcsWriter(ctx, objectName, path).register();
+  }
+
+  private register(): this {
+    this.ctx.openWriters.set(this.objectName, this);
+    return this;
+  }
+
+  private unregister(): void {
+    if (this.ctx.openWriters.get(this.objectName) === this) this.ctx.openWriters.delete(this.objectName);
   }
 
   /** A writer that continues what earlier sessions wrote (append=true); empty when there is nothing. */
@@ -118,9 +129,9 @@ export class GcsWriter implements FileWriter {
       if (!m || !isUploadState(m)) {
         if (!reopenCommitted) return null;
         if (m && m.size > 0) await w.refill(m.size);
-        return w;
+        return w.register();
       }
-      if (await w.load(m)) return w;
+      if (await w.load(m)) return w.register();
       // The session completed meanwhile (another reader materialized the file): look again.
     }
     throw new StorageError(`${ctx.name}: ${path} keeps changing while being resumed`, ctx.name, path);
@@ -219,10 +230,32 @@ export class GcsWriter implements FileWriter {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * Make every byte written so far the committed file (a reader of the path needs them) and go on
+   * as a writer appending to it, which copies the file into a new session.
+   */
+  async checkpoint(): Promise<void> {
+    this.check();
+    await this.settle();
+    if (this.session === null) {
+      // Everything is still in the buffer: store a copy, keep writing into the buffer.
+      await this.ctx.save(this.objectName, Buffer.concat(this.buffer, this.bufferBytes), BLOB_TYPE);
+      this.dirty = true;
+      return;
+    }
+    await uploadChunk(this.ctx, this.session, this.take(this.bufferBytes), this.offset, this.total, this.path);
+    const size = this.total;
+    this.session = null;
+    this.offset = 0;
+    this.total = 0;
+    await this.refill(size);
+  }
+
   /** End the session: whole 256 KiB units go to the store, the rest into the state object. */
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closed';
+    this.unregister();
     await this.settle();
     if (!this.dirty) return;
     const units = this.bufferBytes - (this.bufferBytes % CHUNK_QUANTUM);
@@ -236,6 +269,7 @@ export class GcsWriter implements FileWriter {
   async commit(): Promise<void> {
     this.check();
     this.state = 'committed';
+    this.unregister();
     await this.settle();
     const rest = this.take(this.bufferBytes);
     if (this.session === null) {
@@ -248,6 +282,7 @@ export class GcsWriter implements FileWriter {
 
   async cancel(): Promise<void> {
     this.state = 'cancelled';
+    this.unregister();
     await this.cancelUpload();
     await this.ctx.remove(this.objectName);
   }
@@ -263,9 +298,12 @@ export class GcsWriter implements FileWriter {
 
 /**
  * Turn an unfinished upload into the file (readers need its bytes, and Cloud Storage cannot read
- * a session): the state is resumed and committed. Nothing to do when it is no longer unfinished.
+ * a session): a writer of this process holding it checkpoints, else the state is resumed and
+ * committed. Nothing to do when it is no longer unfinished.
  */
 export async function materialize(ctx: WriterContext, objectName: string, path: string): Promise<void> {
+  const open = ctx.openWriters.get(objectName);
+  if (open) return open.checkpoint();
   const w = await GcsWriter.resumeUnfinished(ctx, objectName, path);
   await w?.commit();
 }

@@ -80,6 +80,7 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
   readonly apiEndpoint: string;
   readonly jsonBase: string;
   readonly userAgent: string;
+  readonly openWriters = new Map<string, GcsWriter>();
   private readonly storage: Storage;
   private readonly objects: Bucket;
   /** Signs redirect URLs: a client holding the service-account key, or the default credentials' client. */

@@ -46,6 +46,11 @@ export class FakeGcs {
   readonly auth: FakeAuth;
   readonly faults: Faults = { shortChunks: 0, lostAnswers: 0 };
   readonly requests: RecordedRequest[] = [];
+  /** Requests being served now, and the most at once (what a concurrency limit bounds). */
+  inFlight = 0;
+  maxInFlight = 0;
+  /** Milliseconds every request waits before it is served (a slow store, so that requests overlap). */
+  latencyMs = 0;
   private readonly rewrites = new Map<string, RewriteJob>();
   private readonly rewriteStep: number;
 
@@ -69,6 +74,8 @@ export class FakeGcs {
     const port = (server.address() as AddressInfo).port;
     const fake = new FakeGcs(server, `http://127.0.0.1:${port}`, opts.dir, opts.rewriteStep ?? 1024 * 1024);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      fake.maxInFlight = Math.max(fake.maxInFlight, ++fake.inFlight);
+      res.on('close', () => fake.inFlight--);
       res.on('finish', () => fake.requests.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], status: res.statusCode }));
       fake.handle(req, res).catch((err: Error) => sendError(res, 500, `fake-gcs: ${err.message}`));
     });
@@ -90,6 +97,7 @@ export class FakeGcs {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const url = new URL(req.url ?? '/', this.url);
     const rawPath = (req.url ?? '/').split('?')[0];
     const segments = rawPath.split('/').slice(1).map((s) => decodeURIComponent(s));
