@@ -4,6 +4,9 @@
 # spawn it from test/e2e/harness.ts, with the same config.)
 #   ref-registry-start.sh STATE_DIR [PORT=5000]     data: STATE_DIR/data   log: STATE_DIR/registry.log
 # stdout: REGISTRY_URL=http://127.0.0.1:PORT  REGISTRY_HOST=127.0.0.1:PORT  REGISTRY_DATA=...
+# Storage: the filesystem driver under STATE_DIR/data; with REF_STORAGE=swift, Distribution's swift
+# driver instead, on SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY (as ceph-rgw-start.sh prints them) and
+# SWIFT_CONTAINER (default registry), with optional SWIFT_PREFIX and SWIFT_CHUNKSIZE (bytes, >= 1 MiB).
 # Stop: ref-registry-stop.sh STATE_DIR [--purge]
 set -euo pipefail
 DIR=${1:?usage: ref-registry-start.sh STATE_DIR [PORT]}
@@ -18,6 +21,20 @@ up() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$PORT/v2/" 2>/dev/null; }
 if [ -s "$DIR/pid" ] && [ "$(ps -o comm= -p "$(cat "$DIR/pid")" 2>/dev/null)" = docker-registry ] && up; then
   out; exit 0
 fi
+case ${REF_STORAGE:-filesystem} in
+  filesystem) STORAGE="  filesystem:
+    rootdirectory: $DIR/data" ;;
+  swift)
+    for v in SWIFT_AUTH_URL SWIFT_USER SWIFT_KEY; do [ -n "${!v:-}" ] || die "REF_STORAGE=swift needs $v (see ceph-rgw-start.sh)"; done
+    STORAGE="  swift:
+    authurl: \"$SWIFT_AUTH_URL\"
+    username: \"$SWIFT_USER\"
+    password: \"$SWIFT_KEY\"
+    container: \"${SWIFT_CONTAINER:-registry}\"${SWIFT_PREFIX:+
+    prefix: \"$SWIFT_PREFIX\"}${SWIFT_CHUNKSIZE:+
+    chunksize: $SWIFT_CHUNKSIZE}" ;;
+  *) die "REF_STORAGE must be filesystem or swift, got $REF_STORAGE" ;;
+esac
 cat > "$DIR/config.yml" <<CFG
 version: 0.1
 log:
@@ -25,8 +42,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $DIR/data
+$STORAGE
   delete:
     enabled: true
   maintenance:
