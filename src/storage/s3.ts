@@ -7,7 +7,7 @@
  * streamed copy when the store refuses to copy (Ceph RGW with SSE-KMS); blob GETs may be
  * redirected to presigned URLs.
  */
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import {
   CopyObjectCommand,
   CompleteMultipartUploadCommand,
@@ -45,7 +45,7 @@ import {
   type PutParams,
   type WriterContext,
 } from './s3-writer.js';
-import { listingOf } from './object-store.js';
+import { listingOf, sendCoalesced } from './object-store.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
@@ -182,6 +182,10 @@ export class S3Driver implements StorageDriver, WriterContext {
       if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
       return Readable.from([], { objectMode: false });
     }
+  }
+
+  async sendTo(path: string, offset: number, length: number | undefined, destination: Writable): Promise<void> {
+    await sendCoalesced(await this.reader(path, offset, length), destination);
   }
 
   private async statFile(path: string): Promise<{ size: number }> {
