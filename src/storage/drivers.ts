@@ -19,6 +19,7 @@ export const DRIVERS: Record<string, DriverFactory> = {
   inmemory: async () => new (await import('./inmemory.js')).InMemoryDriver(),
   s3: async (o, c) => (await import('./s3.js')).S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
   azure: async (o, c) => (await import('./azure.js')).AzureDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
+  gcs: async (o, c) => (await import('./gcs.js')).GcsDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
   swift: async (o, c) => (await import('./swift.js')).SwiftDriver.connected(o, { log: c?.log, redirect: c?.redirect }),
   oss: async (o, c) => (await import('./oss.js')).OssDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
 };
