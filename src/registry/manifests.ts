@@ -118,7 +118,7 @@ export class ManifestStore {
     const digest = checkDigest(reference);
     if (!(await this.exists(name, digest))) fail('MANIFEST_UNKNOWN', 'manifest unknown', { digest });
     const stored = await this.read(digest).catch(() => null);
-    for (const tag of await this.tags.tagsOf(name, digest)) await this.tags.untag(name, tag).catch(() => undefined);
+    await this.tags.untagAll(name, await this.tags.tagsOf(name, digest));
     this.cache.revisions?.delete(`${name}@${digest}`);
     try {
       await this.driver.delete(pathFor({ kind: 'manifestRevisionDir', name, digest }));

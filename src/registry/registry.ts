@@ -19,6 +19,8 @@ export interface RegistryOptions {
   cache?: CacheOptions;
   /** Told of upload activity (metrics); absent when metrics are off. */
   uploadObserver?: UploadObserver;
+  /** `storage.tag.concurrencylimit`: tag lookups in flight at once (0: one per CPU). */
+  tagConcurrency?: number;
 }
 
 export interface Page<T> {
@@ -41,7 +43,7 @@ export class Registry {
     const cache = (this.cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS));
     this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs, options.uploadObserver);
-    this.tags = new TagStore(driver);
+    this.tags = new TagStore(driver, options.tagConcurrency);
     this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), cache, options.manifestPolicy);
   }
 

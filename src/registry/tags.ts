@@ -1,11 +1,34 @@
 /** Tags: `_manifests/tags/<tag>/current/link` plus an index of every digest the tag held. */
+import { availableParallelism } from 'node:os';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { readLink } from './blobs.js';
 import { fail } from './errors.js';
 
+/** `fn` over `items`, at most `limit` at once; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 export class TagStore {
-  constructor(private readonly driver: StorageDriver) {}
+  /** Tag lookups in flight at once (`storage.tag.concurrencylimit`; 0: one per CPU, as Distribution). */
+  readonly concurrency: number;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    concurrencyLimit = 0,
+  ) {
+    this.concurrency = concurrencyLimit > 0 ? concurrencyLimit : availableParallelism();
+  }
 
   async resolve(name: string, tag: string): Promise<string | null> {
     return readLink(this.driver, pathFor({ kind: 'tagCurrentLink', name, tag }));
@@ -37,14 +60,19 @@ export class TagStore {
     }
     const tags = children.map((p) => p.slice(p.lastIndexOf('/') + 1));
     // A tag directory without a current link (a crash mid-delete, or an old layout) is not a tag.
-    const present = await Promise.all(tags.map((t) => this.resolve(name, t).then((d) => (d ? t : null))));
+    const present = await mapLimit(tags, this.concurrency, (t) => this.resolve(name, t).then((d) => (d ? t : null)));
     return present.filter((t): t is string => t !== null).sort();
   }
 
   /** Tags whose current link is `digest`. */
   async tagsOf(name: string, digest: string): Promise<string[]> {
     const tags = (await this.list(name)) ?? [];
-    const current = await Promise.all(tags.map((t) => this.resolve(name, t)));
+    const current = await mapLimit(tags, this.concurrency, (t) => this.resolve(name, t));
     return tags.filter((_, i) => current[i] === digest);
+  }
+
+  /** Remove every tag in `tags` (a manifest delete), `concurrency` at a time; tags already gone are fine. */
+  async untagAll(name: string, tags: readonly string[]): Promise<void> {
+    await mapLimit(tags, this.concurrency, (t) => this.untag(name, t).catch(() => undefined));
   }
 }
