@@ -45,6 +45,15 @@ export function encodeName(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
 
+/** A header value that may be percent-encoded (Swift keeps X-Object-Manifest as the client sent it). */
+function decodeName(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 export function dateOf(value: string | undefined): Date {
   if (!value) return new Date();
   // Swift lists times in UTC without a zone; RGW adds a 'Z'; HTTP dates carry 'GMT'.
@@ -150,7 +159,7 @@ export class SwiftConnection {
     return {
       size: Number(headers['content-length'] ?? 0),
       modTime: dateOf(headers['last-modified']),
-      manifest: typeof manifest === 'string' && manifest !== '' ? decodeURIComponent(manifest) : undefined,
+      manifest: typeof manifest === 'string' && manifest !== '' ? decodeName(manifest) : undefined,
     };
   }
 

@@ -37,8 +37,8 @@ export function makeAgents(insecureSkipVerify: boolean): Agents {
   };
 }
 
-/** Idle time after which a request is abandoned (a stuck server must not hang an upload). */
-const IDLE_TIMEOUT_MS = 5 * 60_000;
+/** Idle time after which a request is abandoned (a stuck server must not hang an upload); Distribution's 15 minutes. */
+const IDLE_TIMEOUT_MS = 15 * 60_000;
 
 export interface RequestSpec {
   method: string;

@@ -199,9 +199,15 @@ export class SwiftNames {
     return name.startsWith(root) ? `/${name.slice(root.length)}` : null;
   }
 
-  /** A new segment directory for a writer of `path`: sha1 of the path and 32 random bytes. */
+  /** A segment directory named by 40 hex digits (a writer's: sha1 of its path and 32 random bytes). */
   segments(hex40: string): string {
     return SwiftNames.trim(`${this.prefix}/segments/${hex40.slice(0, 3)}/${hex40.slice(3)}`);
+  }
+
+  /** Whether a manifest's segment prefix is a segment directory of this layout: nothing else is ever deleted as segments. */
+  isSegments(prefix: string): boolean {
+    const root = `${SwiftNames.trim(`${this.prefix}/segments/`)}/`;
+    return prefix.startsWith(root) && /^[0-9a-f]{3}\/[0-9a-f]{37}$/.test(prefix.slice(root.length));
   }
 }
 

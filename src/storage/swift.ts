@@ -168,7 +168,11 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
     const headers: Record<string, string> =
       offset === 0 && length === undefined ? {} : { Range: `bytes=${offset}-${length === undefined ? '' : offset + length - 1}` };
     const res = await this.conn.call({ method: 'GET', target: this.conn.container(this.names.file(path)), headers });
-    if (res.statusCode === 200 || res.statusCode === 206) return res;
+    if (res.statusCode === 206 || (res.statusCode === 200 && headers.Range === undefined)) return res;
+    if (res.statusCode === 200) {
+      res.destroy();
+      throw new SwiftError(200, 'GET', path, `the server ignored Range: ${headers.Range}`);
+    }
     const status = res.statusCode ?? 0;
     const text = await errorText(res);
     if (status === 404) throw new PathNotFoundError(NAME, path);
@@ -200,7 +204,7 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
    */
   private async entries(path: string, sizes: boolean): Promise<FileInfo[]> {
     await this.ready();
-    const prefix = path === '/' ? this.names.children('/') : this.names.children(path);
+    const prefix = this.names.children(path);
     const base = path === '/' ? '' : path;
     const files = new Map<string, FileInfo>();
     const dirs = new Set<string>();
@@ -275,8 +279,8 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
 
   async removeSegments(manifest: string): Promise<void> {
     const { container, prefix } = parseManifest(manifest);
-    // An empty prefix would name the whole container.
-    if (prefix === '') return;
+    // A manifest pointing anywhere else (another container, files/) is not ours to empty.
+    if (container !== this.settings.container || !this.names.isSegments(prefix)) return;
     const names: string[] = [];
     for await (const e of this.conn.list({ prefix, container })) if ('name' in e) names.push(`${container}/${e.name}`);
     await this.removeAll(names);

@@ -268,6 +268,18 @@ describe('swift driver on Ceph RGW', () => {
     assert.deepEqual(await names(), []);
   });
 
+  it('deleting a manifest that points outside the segment directories deletes only the manifest', async () => {
+    const driver = await make();
+    await driver.putContent('/keep/file', Buffer.from('keep'));
+    const evil = await rgw.request('PUT', `${container}/reg/files/evil`, { headers: { 'X-Object-Manifest': `${container}/reg/files/keep` }, body: '' });
+    assert.equal(evil.status, 201);
+    assert.equal((await driver.getContent('/evil')).toString(), 'keep', 'it reads as the objects it names');
+    await driver.delete('/evil');
+    assert.equal((await driver.getContent('/keep/file')).toString(), 'keep');
+    await driver.delete('/keep');
+    assert.deepEqual(await names(), []);
+  });
+
   it('appending to a file written by putContent turns it into a manifest whose segment 0 holds the old bytes', async () => {
     const driver = await make();
     await driver.putContent('/f', Buffer.from('head-'));
