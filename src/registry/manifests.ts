@@ -30,6 +30,12 @@ export interface ManifestPolicy {
   /** Regular expressions URLs of non-distributable layers must match; none → URLs are refused. */
   allowURLs: RegExp[];
   denyURLs: RegExp[];
+  /**
+   * `validation.manifests.indexes`: which child manifests of an index must already be in the
+   * repository: all of them (the default, and 2.8's only behaviour), none, or those whose
+   * platform is listed (an empty list means all, as Distribution 3).
+   */
+  indexChildren?: 'all' | 'none' | { platforms: { architecture: string; os: string }[] };
 }
 
 export class ManifestStore {
@@ -154,7 +160,7 @@ export class ManifestStore {
         if (d.mediaType === MEDIA_TYPES.dockerForeignLayer) fail('MANIFEST_INVALID', 'foreign layer without urls', { digest: d.digest });
         if (!(await this.blobs.stat(name, d.digest))) missing.push(d.digest);
       }),
-      ...parsed.manifests.map(async (d) => {
+      ...parsed.manifests.filter((d) => this.childMustExist(d)).map(async (d) => {
         if (!(await this.exists(name, d.digest))) missing.push(d.digest);
       }),
     ]);
@@ -163,6 +169,14 @@ export class ManifestStore {
         digests: missing.sort(),
       });
     }
+  }
+
+  private childMustExist(d: Descriptor): boolean {
+    const rule = this.policy.indexChildren ?? 'all';
+    if (rule === 'all') return true;
+    if (rule === 'none') return false;
+    if (rule.platforms.length === 0) return true;
+    return rule.platforms.some((p) => p.architecture === d.platform?.architecture && p.os === d.platform?.os);
   }
 
   private checkURLs(d: Descriptor): void {
