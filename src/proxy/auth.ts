@@ -216,7 +216,7 @@ export class UpstreamAuth {
       throw new UpstreamUnreachable(`token service ${realm.origin}: ${(err as Error).message}`);
     }
     if (res.status === 401 || res.status === 403) {
-      throw new UpstreamAuthError(`the token service ${realm.origin}${realm.pathname} refused the credentials of ${this.key} (HTTP ${res.status})`);
+      throw new UpstreamAuthError(`the token service ${realm.origin}${realm.pathname} refused the credentials in ${this.key}.username and password (or exec) (HTTP ${res.status})`);
     }
     if (res.status !== 200) throw new UpstreamAuthError(`the token service ${realm.origin}${realm.pathname} answered HTTP ${res.status}`);
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };

@@ -176,6 +176,7 @@ export class BlobFetch {
         }
         held = chunk;
       }
+      this.flowing = true; // the last chunk is held: from here on nobody can join the stream
       if (declared !== undefined && bytes !== declared) {
         throw new RegistryError('UNKNOWN', `the upstream registry ${this.upstream.origin} sent ${bytes > declared ? 'more' : 'fewer'} bytes than the ${declared} it announced for ${this.digest}: discarded`, undefined, 502);
       }

@@ -74,10 +74,11 @@ export class Upstream {
     switch (res.status) {
       case 401:
       case 403:
+        return new RegistryError('DENIED', `the upstream registry ${at} refused access (HTTP ${res.status}); check ${this.settings.key}.username and password (or exec)`);
       case 404:
         return new RegistryError(
           what.code,
-          `${what.code === 'BLOB_UNKNOWN' ? 'blob' : 'manifest'} unknown to the upstream registry ${at}: HTTP ${res.status}`,
+          `${what.code === 'BLOB_UNKNOWN' ? 'blob' : 'manifest'} unknown to the upstream registry ${at}: HTTP 404`,
           what.code === 'BLOB_UNKNOWN' ? what.reference : { name: what.name, reference: what.reference },
         );
       case 429:
