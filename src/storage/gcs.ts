@@ -166,8 +166,13 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
     }
     const checked = this.bucketChecked;
     return this.limiter.run(async () => {
-      await checked;
-      return work();
+      try {
+        await checked;
+        return await work();
+      } catch (err) {
+        if (statusOf(err) === 401) this.forgetToken(); // refused (revoked, or the clock moved): a new token next time
+        throw err;
+      }
     });
   }
 

@@ -250,9 +250,15 @@ describe('gcs driver on the fake Cloud Storage server', () => {
     const wrongAudience = makeServiceAccount(`${gcs.fake.url}/other-token`, 'wharf-test');
     wrongAudience.key.private_key = gcs.account.key.private_key;
     await assert.rejects(GcsDriver.fromOptions({ bucket, credentials: wrongAudience.key }, {}, gcs.env).stat('/auth/a'), /refused/);
+    // A token the store stops accepting is dropped: reads get a new one at once, other calls on the next try.
+    gcs.fake.auth.revokeAll();
+    assert.deepEqual(await fromFile.getContent('/auth/a'), Buffer.from('a'));
+    gcs.fake.auth.revokeAll();
+    await assert.rejects(fromFile.stat('/auth/a'), (err: { code?: number }) => err.code === 401);
+    assert.equal((await fromFile.stat('/auth/a')).size, 1);
     // The fake does check: no token, no access.
     assert.equal((await fetch(`${gcs.fake.url}/storage/v1/b/${bucket}/o`)).status, 401);
-    await inline.delete('/auth');
+    await fromFile.delete('/auth');
   });
 
   it('a missing bucket is reported by name; maxconcurrency bounds the requests in flight', async () => {

@@ -81,6 +81,11 @@ export class FakeAuth {
     return { status: 200, body: { access_token: token, expires_in: this.tokenLifetimeS, token_type: 'Bearer' } };
   }
 
+  /** Invalidate every token issued so far (as revoking a key does). */
+  revokeAll(): void {
+    this.tokens.clear();
+  }
+
   /** The account behind an `Authorization: Bearer` header, or why not. */
   bearer(header: string | undefined): Verdict {
     const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
