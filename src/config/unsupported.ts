@@ -17,7 +17,6 @@ interface Row {
 
 export const UNSUPPORTED: readonly Row[] = [
   // storage
-  { key: 'storage.gcs', used: (c) => c.storage.driver.name === 'gcs' },
   { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
   { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
   { key: 'storage.gc', used: (c) => c.storage.gc.enabled },

@@ -37,7 +37,7 @@ describe('unsupportedFeatures', () => {
   it('reports cloud storage drivers, whether from the file or the environment; auth is implemented', () => {
     assert.deepEqual(unsupported('version: 0.1\nstorage:\n  s3:\n    bucket: b\n'), [], 'the s3 driver is implemented');
     assert.deepEqual(unsupported('version: 0.1\nstorage:\n  azure:\n    accountname: a\n    container: c\n'), [], 'the azure driver is implemented');
-    assert.deepEqual(unsupported(BASE, { REGISTRY_STORAGE: 'gcs' }), ['storage.gcs: not supported yet by this version of Wharf']);
+    assert.deepEqual(unsupported(BASE, { REGISTRY_STORAGE: 'gcs' }), [], 'the gcs driver is implemented');
     assert.deepEqual(unsupported(BASE, { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: '/p' }), []);
     assert.deepEqual(unsupported(`${BASE}auth:\n  silly: {realm: r, service: s}\n`), []);
     assert.deepEqual(unsupported(`${BASE}auth:\n  token: {realm: r, service: s, issuer: i, rootcertbundle: /b, autoredirect: true}\n`), []);
