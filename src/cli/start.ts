@@ -91,7 +91,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
   const health = settings.health ? healthChecksFrom(settings.health, driver, settings.storage.name, log) : undefined;
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
-    cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000 },
+    cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000, observe: metrics && ((cache, hit) => metrics.cacheLookup(cache, hit)) },
     uploadObserver: metrics?.uploadObserver(),
     manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
   });

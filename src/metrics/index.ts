@@ -9,7 +9,8 @@
  *   registry_http_response_size_bytes{handler}               body bytes sent (histogram; _sum = bytes out)
  *   registry_http_in_flight_requests{handler}                requests being served now
  *   registry_storage_action_seconds{driver,action}           storage driver calls
- *   registry_storage_cache_total{type,cache}                 in-process cache Request/Hit/Miss
+ *   registry_storage_cache_total{type}                       blob-descriptor cache Request/Hit/Miss (as Distribution)
+ *   registry_manifest_cache_total{cache,type}                Wharf's manifest caches (content, revisions) Request/Hit/Miss
  *   registry_uploads_in_flight, registry_uploads_started_total, registry_uploads_completed_total
  *   registry_notifications_{events_total,pending,status_total,failures_total}{endpoint,…}
  *   registry_gc_{runs_total,duration_seconds,blobs_deleted_total,bytes_reclaimed_total,manifests_deleted_total}
@@ -59,7 +60,8 @@ export class WharfMetrics {
   readonly notifications: NotificationMetrics;
   readonly uploads: { inFlight: Gauge; started: Counter; completed: Counter };
   readonly gc: { observeRun(run: GcRun): void };
-  private readonly cacheRequests: Counter<'type' | 'cache'>;
+  private readonly cacheRequests: Counter<'type'>;
+  private readonly manifestCacheRequests: Counter<'cache' | 'type'>;
 
   constructor() {
     const registers = [this.registry];
@@ -71,7 +73,13 @@ export class WharfMetrics {
       inFlight: new Gauge({ name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests.', labelNames: ['handler'], registers }),
     });
     this.storageAction = new Histogram({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes.', labelNames: ['driver', 'action'], registers });
-    this.cacheRequests = new Counter({ name: 'registry_storage_cache_total', help: 'The number of cache requests received, hits and misses.', labelNames: ['type', 'cache'], registers });
+    this.cacheRequests = new Counter({ name: 'registry_storage_cache_total', help: 'The number of blob-descriptor cache requests, hits and misses.', labelNames: ['type'], registers });
+    this.manifestCacheRequests = new Counter({
+      name: 'registry_manifest_cache_total',
+      help: 'The number of manifest cache requests (content by digest, revision links), hits and misses.',
+      labelNames: ['cache', 'type'],
+      registers,
+    });
     this.uploads = {
       inFlight: new Gauge({ name: 'registry_uploads_in_flight', help: 'Blob uploads receiving data in this process now (PATCH or final PUT).', registers }),
       started: new Counter({ name: 'registry_uploads_started_total', help: 'Blob upload sessions started.', registers }),
@@ -82,10 +90,17 @@ export class WharfMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Count one lookup in one of the registry's in-process caches (src/registry/cache.ts). */
-  cacheLookup(cache: string, hit: boolean): void {
-    this.cacheRequests.inc({ type: 'Request', cache });
-    this.cacheRequests.inc({ type: hit ? 'Hit' : 'Miss', cache });
+  /** Count one lookup in one of the registry's caches (src/registry/cache.ts). */
+  cacheLookup(cache: 'blobdescriptor' | 'revisions' | 'manifests', hit: boolean): void {
+    const type = hit ? 'Hit' : 'Miss';
+    if (cache === 'blobdescriptor') {
+      this.cacheRequests.inc({ type: 'Request' });
+      this.cacheRequests.inc({ type });
+      return;
+    }
+    const name = cache === 'manifests' ? 'content' : cache;
+    this.manifestCacheRequests.inc({ cache: name, type: 'Request' });
+    this.manifestCacheRequests.inc({ cache: name, type });
   }
 
   /** What the upload store reports to (src/registry/uploads.ts's UploadObserver). */

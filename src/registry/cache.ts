@@ -12,10 +12,13 @@ export class LRU<V> {
   constructor(
     private readonly maxWeight: number,
     private readonly weigh: (v: V) => number = () => 1,
+    /** Told of every lookup, hit or miss (metrics); absent when metrics are off. */
+    private readonly onLookup?: (hit: boolean) => void,
   ) {}
 
   get(key: string): V | undefined {
     const v = this.map.get(key);
+    this.onLookup?.(v !== undefined);
     if (v !== undefined) {
       this.map.delete(key);
       this.map.set(key, v);
@@ -118,7 +121,11 @@ export interface CacheOptions {
   shared?: DescriptorCache;
   /** Bytes of manifest content kept by digest. */
   manifestBytes: number;
+  /** Told of every lookup, by cache (metrics); absent when metrics are off. */
+  observe?: (cache: CacheName, hit: boolean) => void;
 }
+
+export type CacheName = 'blobdescriptor' | 'revisions' | 'manifests';
 
 export const DEFAULT_CACHE_OPTIONS: CacheOptions = { descriptors: true, descriptorEntries: 10_000, manifestBytes: 32 * 1024 * 1024 };
 
@@ -135,9 +142,12 @@ export class RegistryCache {
 
   constructor(options: CacheOptions) {
     const inProcess = options.descriptors && !options.shared;
-    this.descriptors = options.shared ?? (inProcess ? new MemoryDescriptorCache(options.descriptorEntries) : null);
-    this.revisions = inProcess ? new LRU<true>(options.descriptorEntries) : null;
-    this.manifests = new LRU<Buffer>(options.manifestBytes, (b) => b.length);
+    const observe = options.observe;
+    const told = (cache: CacheName) => (observe ? (hit: boolean) => observe(cache, hit) : undefined);
+    const descriptors = options.shared ?? (inProcess ? new MemoryDescriptorCache(options.descriptorEntries) : null);
+    this.descriptors = descriptors && observe ? countingReads(descriptors, told('blobdescriptor')!) : descriptors;
+    this.revisions = inProcess ? new LRU<true>(options.descriptorEntries, undefined, told('revisions')) : null;
+    this.manifests = new LRU<Buffer>(options.manifestBytes, (b) => b.length, told('manifests'));
   }
 
   /** Drop every answer about repository `name` (it was deleted). */
@@ -145,4 +155,20 @@ export class RegistryCache {
     this.revisions?.deletePrefix(`${name}@`);
     await this.descriptors?.forgetRepository(name);
   }
+}
+
+/** `cache` with each read (`blob`, `linked`) told as a hit or a miss; every other member passes through. */
+function countingReads(cache: DescriptorCache, told: (hit: boolean) => void): DescriptorCache {
+  const counted = (read: (...a: never[]) => Promise<unknown>) => async (...args: never[]) => {
+    const v = await read.apply(cache, args);
+    told(v !== undefined);
+    return v;
+  };
+  return new Proxy(cache, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      return prop === 'blob' || prop === 'linked' ? counted(v as (...a: never[]) => Promise<unknown>) : (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
 }

@@ -110,6 +110,15 @@ describe('Prometheus metrics on the debug server', () => {
     assert.equal(value(e, 'registry_http_response_size_bytes_sum', { handler: 'blob' }), config.body.length + layer.body.length + missing.body.length);
     assert.equal(value(e, 'registry_http_response_size_bytes_bucket', { handler: 'blob', le: '1024' }), 4, 'every blob response is under 1 KiB');
     for (const s of find(e, 'registry_http_in_flight_requests')) assert.equal(s.value, 0, `in flight ${s.labels.handler}`);
+    // Caches: every lookup is a hit or a miss; the pull finds what the push put in them.
+    const cache = (type: string) => value(e, 'registry_storage_cache_total', { type });
+    assert.ok(cache('Request') > 0);
+    assert.equal(cache('Hit') + cache('Miss'), cache('Request'));
+    assert.ok(cache('Hit') >= 2, `blob-descriptor hits: ${cache('Hit')}`);
+    const manifests = (cache: string, type: string) => value(e, 'registry_manifest_cache_total', { cache, type });
+    assert.equal(manifests('content', 'Request'), 1);
+    assert.equal(manifests('content', 'Miss'), 1, 'a PUT does not fill the content cache: the first GET reads storage');
+    assert.ok(manifests('revisions', 'Hit') >= 1, 'the PUT remembered its revision link');
     // Upload sessions.
     assert.equal(value(e, 'registry_uploads_started_total'), 2);
     assert.equal(value(e, 'registry_uploads_completed_total'), 2);
