@@ -86,7 +86,7 @@ export class BlobFetch {
       const sub: Subscriber = { res, resolve, reject };
       this.subscribers.add(sub);
       this.interested(1);
-      if (this.headers) res.writeHead(200, this.headers);
+      if (this.headers) startResponse(res, this.headers);
       res.once('close', () => {
         if (!this.subscribers.delete(sub)) return;
         this.interested(-1);
@@ -135,7 +135,7 @@ export class BlobFetch {
         'Cache-Control': 'max-age=31536000',
         ...(declared !== undefined && { 'Content-Length': declared }),
       };
-      for (const s of this.subscribers) s.res.writeHead(200, this.headers);
+      for (const s of this.subscribers) startResponse(s.res, this.headers);
       const desc = await this.transfer(res, declared);
       return desc;
     } catch (err) {
@@ -242,4 +242,10 @@ export class BlobFetch {
       if (!isNotFound(err)) this.deps.log.warn({ err, ...upload }, 'proxy: removing a download left an upload behind (upload purging clears it)');
     });
   }
+}
+
+/** Status and headers go out at once (not with the first body byte): a client knows the size while the upstream is slow. */
+function startResponse(res: ServerResponse, headers: Record<string, string | number>): void {
+  res.writeHead(200, headers);
+  (res as { flushHeaders?: () => void }).flushHeaders?.();
 }
