@@ -63,13 +63,13 @@ export class PullThroughCache implements ProxyRouter {
     return cache;
   }
 
-  /** One ping at start-up: says in the log whether the upstream answers and how it authenticates (the challenge is kept). */
+  /** One ping at start-up: logs whether the upstream answers and how it authenticates (its challenge is kept for the first request). */
   private async greet(upstream: Upstream): Promise<void> {
     const where = { key: upstream.settings.key, prefix: upstream.settings.prefix || undefined, remoteurl: upstream.origin };
     try {
       const res = await upstream.ping();
       res.body.resume();
-      if (res.status === 200) this.log.info(where, 'proxy: upstream answers');
+      if (res.status === 200 || res.status === 401) this.log.info({ ...where, auth: res.status === 401 ? String(res.headers['www-authenticate']).split(' ')[0] : 'none' }, 'proxy: upstream answers');
       else this.log.warn({ ...where, status: res.status }, 'proxy: upstream answers GET /v2/ with an error (check its URL and credentials)');
     } catch (err) {
       this.log.warn({ ...where, err: (err as Error).message }, 'proxy: upstream cannot be reached now; cached content is served meanwhile');

@@ -44,9 +44,11 @@ export class Upstream {
     return this.send(method, new URL(`${this.settings.remoteurl}/v2/${name}/${path}`), `repository:${name}:pull`, headers);
   }
 
-  /** `GET <remoteurl>/v2/` (the ping Distribution starts with), answered with whatever credentials it asks for. */
+  /** `GET <remoteurl>/v2/` without credentials, as Distribution starts: a 401 teaches the scheme to use. */
   async ping(): Promise<UpstreamResponse> {
-    return this.send('GET', new URL(`${this.settings.remoteurl}/v2/`), '', {});
+    const res = await this.http.send(new URL(`${this.settings.remoteurl}/v2/`), { method: 'GET', headers: {}, timeouts: this.timeouts });
+    if (res.status === 401) this.auth.challenged(res.headers['www-authenticate'], '', undefined);
+    return res;
   }
 
   private async send(method: 'GET' | 'HEAD', url: URL, scope: string, headers: Record<string, string>): Promise<UpstreamResponse> {
