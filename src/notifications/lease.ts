@@ -41,8 +41,8 @@ interface LeaseDoc {
 /** The queue directory name for this node: `<hostname>-<port>`, made a valid path segment. */
 export function queueInstanceId(host: string, addr: string): string {
   const port = /:(\d+)$/.exec(addr)?.[1] ?? '0';
-  const id = `${host}-${port}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
-  return /^\.+$/.test(id) ? `_${id}` : id;
+  // Never '.' or '..': the port part always follows.
+  return `${host.slice(0, 100)}-${port}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /** This process's claim on its queue directory, renewed until released. */
