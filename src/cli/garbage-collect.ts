@@ -66,7 +66,7 @@ export async function garbageCollect(args: string[]): Promise<number> {
         pending.push(line);
         if (pending.length >= 4096) flush();
       },
-      descriptors: redis && { forgetLinked: (n, d) => redis.forgetLinkedNow(n, d), forgetBlobs: (ds) => redis.forgetBlobs(ds) },
+      descriptors: redis,
     });
   } catch (err) {
     flush();
@@ -84,7 +84,7 @@ export async function garbageCollect(args: string[]): Promise<number> {
   for (const problem of result.problems) console.error(`problem: ${problem}`);
   if (result.cacheCleared) {
     const c = result.cacheCleared;
-    console.error(`redis blob descriptor cache: cleared ${c.blobs} blob descriptors and ${c.repositoryEntries} repository entries`);
+    console.error(`redis blob descriptor cache: removed ${c.blobs} blob descriptors and ${c.repositoryEntries} repository entries storage no longer backs`);
   }
   return 0;
 }

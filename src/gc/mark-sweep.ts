@@ -6,6 +6,7 @@
  * kept manifest, which stay. Layer links are left in place, as 2.8 leaves them; a link to
  * a swept blob answers BLOB_UNKNOWN. A damaged layout is reported and collection goes on.
  */
+import type { StorageAfterSweep } from '../registry/cache.js';
 import { listRepositories } from '../registry/catalog.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
@@ -15,13 +16,13 @@ export interface GCOptions {
   removeUntagged: boolean;
   /** Each line Distribution would print (marking, eligibility, summary). */
   emit?: (line: string) => void;
-  /** The shared blob-descriptor cache (redis): what is deleted is forgotten there too (Distribution #1803). */
+  /** The shared blob-descriptor cache (redis): made to agree with storage after the sweep (Distribution #1803). */
   descriptors?: GCDescriptorCache;
 }
 
 export interface GCDescriptorCache {
-  forgetLinked(name: string, digest: string): Promise<void>;
-  forgetBlobs(digests: readonly string[]): Promise<{ repositoryEntries: number }>;
+  /** Forget every blob storage no longer has and every repository entry without its layer link. */
+  reconcile(storage: StorageAfterSweep): Promise<{ blobs: number; repositoryEntries: number }>;
 }
 
 export interface GCResult {
@@ -30,7 +31,7 @@ export interface GCResult {
   manifestsDeleted: { name: string; digest: string }[];
   /** Problems found and stepped over: unreadable manifests, missing blobs. */
   problems: string[];
-  /** What was cleared from the shared descriptor cache, when there is one. */
+  /** What was removed from the shared descriptor cache, when there is one. */
   cacheCleared?: { blobs: number; repositoryEntries: number };
 }
 
@@ -195,15 +196,18 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
         const indexEntry = pathFor({ kind: 'tagIndexEntryLink', name: c.name, tag, digest: c.digest });
         await deleteIfPresent(driver, indexEntry.slice(0, indexEntry.lastIndexOf('/')));
       }
-      await opts.descriptors?.forgetLinked(c.name, c.digest);
     }
   }
 
   const unmarked: string[] = [];
+  // Every blob directory, for the descriptor cache (only gathered when there is one).
+  const present = new Set<string>();
   for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
     const prefixes = await listOrEmpty(driver, algDir);
     const perPrefix = await mapPool(prefixes, PARALLEL, async (prefixDir) => {
-      const candidates = (await listOrEmpty(driver, prefixDir)).filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
+      const hexDirs = await listOrEmpty(driver, prefixDir);
+      if (opts.descriptors) for (const hexDir of hexDirs) present.add(`${base(algDir)}:${base(hexDir)}`);
+      const candidates = hexDirs.filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
       const withData = await mapPool(candidates, 4, (hexDir) =>
         driver.stat(`${hexDir}/data`).then(
           () => `${base(algDir)}:${base(hexDir)}`,
@@ -217,14 +221,28 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
   for (const digest of unmarked) emit(`blob eligible for deletion: ${digest}`);
   if (!opts.dryRun) await mapPool(unmarked, PARALLEL, (digest) => deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest })));
-  const cleared = !opts.dryRun && opts.descriptors ? await opts.descriptors.forgetBlobs(unmarked) : undefined;
+  let cacheCleared: GCResult['cacheCleared'];
+  if (!opts.dryRun && opts.descriptors) {
+    for (const digest of unmarked) present.delete(digest);
+    cacheCleared = await opts.descriptors.reconcile({ blobExists: (d) => present.has(d), isLinked: (name, digest) => isLinked(driver, name, digest) });
+  }
   return {
-    cacheCleared: cleared && { blobs: unmarked.length, repositoryEntries: cleared.repositoryEntries },
+    cacheCleared,
     marked: marked.size,
     blobsDeleted: opts.dryRun ? [] : unmarked,
     manifestsDeleted: opts.dryRun ? [] : doomed.map((c) => ({ name: c.name, digest: c.digest })),
     problems,
   };
+}
+
+/** Whether the layer link of `name` to `digest` is there (an empty link directory is not a link). */
+async function isLinked(driver: StorageDriver, name: string, digest: string): Promise<boolean> {
+  try {
+    return (await driver.getContent(pathFor({ kind: 'layerLink', name, digest }))).toString('utf8').trim() === digest;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
 }
 
 async function deleteIfPresent(driver: StorageDriver, path: string): Promise<void> {

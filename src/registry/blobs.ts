@@ -47,6 +47,7 @@ export class BlobStore {
     const cached = await this.cache.descriptors?.linked(name, digest);
     if (cached) return cached;
     const [linked, desc] = await Promise.all([this.linkedInStorage(name, digest), this.statGlobal(digest)]);
+    if (!linked) this.cache.descriptors?.dropStale(name, digest);
     if (!linked || !desc) return null;
     void this.cache.descriptors?.setLinked(name, desc);
     return desc;

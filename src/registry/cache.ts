@@ -71,8 +71,20 @@ export interface DescriptorCache {
   linked(name: string, digest: string): Promise<CachedDescriptor | undefined>;
   setLinked(name: string, desc: CachedDescriptor): Promise<void>;
   forgetLinked(name: string, digest: string): Promise<void>;
+  /**
+   * Storage says `name` does not link `digest` though the cache may list it (another registry
+   * deleted the link and left the entry, as Distribution 2.8 does): drop it, best effort.
+   */
+  dropStale(name: string, digest: string): void;
   /** Repository `name` was deleted: forget every blob it linked. */
   forgetRepository(name: string): Promise<void>;
+}
+
+/** What garbage collection leaves in storage, for a shared descriptor cache to agree with. */
+export interface StorageAfterSweep {
+  blobExists(digest: string): boolean;
+  /** Whether repository `name` has its layer link to `digest`. */
+  isLinked(name: string, digest: string): Promise<boolean>;
 }
 
 /** `storage.cache.blobdescriptor: inmemory`: per-process LRUs of `blobdescriptorsize` entries each. */
@@ -104,6 +116,10 @@ export class MemoryDescriptorCache implements DescriptorCache {
   }
 
   async forgetLinked(name: string, digest: string): Promise<void> {
+    this.links.delete(`${name}@${digest}`);
+  }
+
+  dropStale(name: string, digest: string): void {
     this.links.delete(`${name}@${digest}`);
   }
 

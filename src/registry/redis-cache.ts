@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { RedisConnection } from '../config/redis.js';
 import { describeRedis } from '../config/redis.js';
-import type { CachedDescriptor, DescriptorCache } from './cache.js';
+import type { CachedDescriptor, DescriptorCache, StorageAfterSweep } from './cache.js';
 import { connectRedis, isReplyError, keyHolders, type RedisClient } from './redis-client.js';
 
 /** What Distribution's global blob statter answers for every blob. */
@@ -97,16 +97,15 @@ export class RedisDescriptorCache implements DescriptorCache {
     await this.clearTwice((c) => Promise.all([c.srem(repositorySetKey(name), digest), c.del(repositoryBlobKey(name, digest))]));
   }
 
+  dropStale(name: string, digest: string): void {
+    void this.write(() => Promise.all([this.client.srem(repositorySetKey(name), digest), this.client.del(repositoryBlobKey(name, digest))]));
+  }
+
   async forgetRepository(name: string): Promise<void> {
     await this.clearTwice(async (c) => {
       const members = await c.smembers(repositorySetKey(name));
       await Promise.all([c.del(repositorySetKey(name)), ...members.map((d) => c.del(repositoryBlobKey(name, d)))]);
     });
-  }
-
-  /** For offline tools: clear now, or throw (nothing is queued for later). */
-  async forgetLinkedNow(name: string, digest: string): Promise<void> {
-    await Promise.all([this.client.srem(repositorySetKey(name), digest), this.client.del(repositoryBlobKey(name, digest))]);
   }
 
   /** Clears that Redis has not taken yet (it was away); an offline tool must not exit with any. */
@@ -125,28 +124,39 @@ export class RedisDescriptorCache implements DescriptorCache {
   }
 
   /**
-   * Garbage collection deleted these blobs: forget their global descriptors and remove them from
-   * every repository's set, including repositories storage no longer has. Fails loudly: a GC
-   * that cannot clear Redis has left the fleet answering HEAD 200 for deleted blobs.
+   * After garbage collection: forget every blob storage no longer has, and every repository entry
+   * without its layer link, including repositories storage no longer has and what another registry
+   * (docker-registry's garbage-collect, Distribution #1803) left stale. Fails loudly: a GC that
+   * cannot clear Redis leaves the fleet answering HEAD 200 for deleted blobs.
    */
-  async forgetBlobs(digests: readonly string[]): Promise<{ repositoryEntries: number }> {
-    const gone = new Set(digests);
-    for (let i = 0; i < digests.length; i += 1000) {
-      await Promise.all(digests.slice(i, i + 1000).map((d) => this.client.del(blobKey(d))));
-    }
+  async reconcile(storage: StorageAfterSweep): Promise<{ blobs: number; repositoryEntries: number }> {
+    let blobs = 0;
     let repositoryEntries = 0;
+    for (const node of keyHolders(this.client)) {
+      for await (const keys of node.scanStream({ match: 'blobs::*', count: 1000 }) as AsyncIterable<string[]>) {
+        const stale = keys.filter((k) => !storage.blobExists(k.slice('blobs::'.length)));
+        await Promise.all(stale.map((k) => this.client.del(k)));
+        blobs += stale.length;
+      }
+    }
     for (const node of keyHolders(this.client)) {
       for await (const keys of node.scanStream({ match: 'repository::*::blobs', count: 1000 }) as AsyncIterable<string[]>) {
         for (const key of keys) {
           const name = key.slice('repository::'.length, -'::blobs'.length);
-          const stale = (await this.client.smembers(key)).filter((d) => gone.has(d));
+          const members = await this.client.smembers(key);
+          const stale: string[] = [];
+          for (let i = 0; i < members.length; i += 32) {
+            const chunk = members.slice(i, i + 32);
+            const kept = await Promise.all(chunk.map(async (d) => storage.blobExists(d) && (await storage.isLinked(name, d))));
+            stale.push(...chunk.filter((_, j) => !kept[j]));
+          }
           if (stale.length === 0) continue;
           repositoryEntries += stale.length;
           await Promise.all([this.client.srem(key, ...stale), ...stale.map((d) => this.client.del(repositoryBlobKey(name, d)))]);
         }
       }
     }
-    return { repositoryEntries };
+    return { blobs, repositoryEntries };
   }
 
   async close(): Promise<void> {
