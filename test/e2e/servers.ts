@@ -137,7 +137,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
-      if (res.status === 200) break;
+      if (res.status === 200 || res.status === 401) break; // 401: up, with authentication on
       last = `GET /v2/ answered ${res.status}`;
     } catch (e) {
       last = `GET /v2/ failed: ${(e as Error).message}`;
@@ -182,7 +182,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
   };
 }
 
-/** Starts `node bin/wharf.js serve CONFIG` and waits until GET /v2/ answers 200. */
+/** Starts `node bin/wharf.js serve CONFIG` and waits until GET /v2/ answers 200 (401 with `auth`). */
 export function startWharf(opts: StartOptions = {}): Promise<RegistryServer> {
   return startServer('wharf', opts);
 }
