@@ -10,16 +10,17 @@ DIR=${DIR:-${WHARF_REDIS_DIR:-/tmp/wharf-redis}}
 exec 9>"$DIR.lock"
 flock -w 60 9 || true
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
-if [ -s "$DIR/redis.pid" ]; then
-  p=$(cat "$DIR/redis.pid")
+for f in "$DIR"/*.pid; do
+  [ -s "$f" ] || continue
+  p=$(cat "$f")
   if [ "$(ps -o comm= -p "$p" 2>/dev/null)" = redis-server ]; then
     kill -CONT "$p" 2>/dev/null  # a server stopped with SIGSTOP cannot handle SIGTERM
     kill -TERM "$p"
     for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
     alive "$p" && { kill -KILL "$p"; echo "redis-stop: killed $p" >&2; } || echo "redis-stop: stopped $p" >&2
   fi
-  rm -f "$DIR/redis.pid"
-fi
+  rm -f "$f"
+done
 if [ "$PURGE" = 1 ]; then
   if [ -f "$DIR/port" ]; then rm -rf "$DIR" "$DIR.lock"; echo "redis-stop: removed $DIR" >&2
   else echo "redis-stop: $DIR was not made by redis-start.sh; left alone" >&2; fi
