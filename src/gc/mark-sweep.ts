@@ -18,6 +18,14 @@ export interface GCOptions {
   emit?: (line: string) => void;
   /** The shared blob-descriptor cache (redis): made to agree with storage after the sweep (Distribution #1803). */
   descriptors?: GCDescriptorCache;
+  /**
+   * Online collection: each unmarked blob is deleted only if `claim` grants it (null: keep it),
+   * and `afterDelete` runs before the claim is released (in-process caches forget it there).
+   */
+  guard?: {
+    claim(digest: string, modTime: Date): { release(): void } | null;
+    afterDelete?(digest: string): Promise<void>;
+  };
 }
 
 export interface GCDescriptorCache {
@@ -33,6 +41,8 @@ export interface GCResult {
   problems: string[];
   /** What was removed from the shared descriptor cache, when there is one. */
   cacheCleared?: { blobs: number; repositoryEntries: number };
+  /** Bytes of the deleted blobs. */
+  bytesReclaimed: number;
 }
 
 interface Candidate {
@@ -200,6 +210,7 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   }
 
   const unmarked: string[] = [];
+  const infoOf = new Map<string, { size: number; modTime: Date }>();
   // Every blob directory, for the descriptor cache (only gathered when there is one).
   const present = new Set<string>();
   for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
@@ -210,7 +221,11 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
       const candidates = hexDirs.filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
       const withData = await mapPool(candidates, 4, (hexDir) =>
         driver.stat(`${hexDir}/data`).then(
-          () => `${base(algDir)}:${base(hexDir)}`,
+          (info) => {
+            const digest = `${base(algDir)}:${base(hexDir)}`;
+            infoOf.set(digest, info);
+            return digest;
+          },
           () => null,
         ),
       );
@@ -220,16 +235,31 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   }
   emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
   for (const digest of unmarked) emit(`blob eligible for deletion: ${digest}`);
-  if (!opts.dryRun) await mapPool(unmarked, PARALLEL, (digest) => deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest })));
+  const deleted = new Set<string>();
+  if (!opts.dryRun) {
+    const guard = opts.guard;
+    await mapPool(unmarked, PARALLEL, async (digest) => {
+      const claim = guard ? guard.claim(digest, infoOf.get(digest)!.modTime) : null;
+      if (guard && !claim) return;
+      try {
+        await deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest }));
+        deleted.add(digest);
+        await guard?.afterDelete?.(digest);
+      } finally {
+        claim?.release();
+      }
+    });
+  }
   let cacheCleared: GCResult['cacheCleared'];
   if (!opts.dryRun && opts.descriptors) {
-    for (const digest of unmarked) present.delete(digest);
+    for (const digest of deleted) present.delete(digest);
     cacheCleared = await opts.descriptors.reconcile({ blobExists: (d) => present.has(d), isLinked: (name, digest) => isLinked(driver, name, digest) });
   }
   return {
     cacheCleared,
     marked: marked.size,
-    blobsDeleted: opts.dryRun ? [] : unmarked,
+    blobsDeleted: unmarked.filter((d) => deleted.has(d)),
+    bytesReclaimed: [...deleted].reduce((n, d) => n + infoOf.get(d)!.size, 0),
     manifestsDeleted: opts.dryRun ? [] : doomed.map((c) => ({ name: c.name, digest: c.digest })),
     problems,
   };

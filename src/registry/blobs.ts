@@ -9,6 +9,7 @@ import { isNotFound, type RedirectClient, type StorageDriver } from '../storage/
 import { pathFor } from '../storage/paths.js';
 import type { RegistryCache } from './cache.js';
 import { fail } from './errors.js';
+import { BlobFence } from './gc-fence.js';
 
 export interface BlobDescriptor {
   digest: string;
@@ -19,10 +20,13 @@ export class BlobStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly cache: RegistryCache,
+    /** Online GC's meeting point: every lookup and link of a digest goes through it. */
+    readonly fence: BlobFence = new BlobFence(),
   ) {}
 
   /** Size of the global blob, or null when it does not exist. */
   async statGlobal(digest: string): Promise<BlobDescriptor | null> {
+    await this.fence.pass(digest);
     const cached = await this.cache.descriptors?.blob(digest);
     if (cached) return cached;
     try {
@@ -44,6 +48,7 @@ export class BlobStore {
 
   /** The blob as seen from repository `name`, or null. */
   async stat(name: string, digest: string): Promise<BlobDescriptor | null> {
+    await this.fence.pass(digest);
     const cached = await this.cache.descriptors?.linked(name, digest);
     if (cached) return cached;
     const [linked, desc] = await Promise.all([this.linkedInStorage(name, digest), this.statGlobal(digest)]);
@@ -74,6 +79,7 @@ export class BlobStore {
 
   /** Link `digest` into `name`; `size` (when known) goes to the descriptor cache at once. */
   async link(name: string, digest: string, size?: number): Promise<void> {
+    this.fence.touch(digest);
     await this.driver.putContent(pathFor({ kind: 'layerLink', name, digest }), Buffer.from(digest));
     if (size !== undefined) await this.cache.descriptors?.setLinked(name, { digest, size });
   }
@@ -105,6 +111,7 @@ export class BlobStore {
 
   /** Store small content (a manifest) as a global blob, atomically. */
   async putGlobal(digest: string, content: Buffer): Promise<void> {
+    this.fence.touch(digest);
     const existing = await this.statGlobal(digest);
     if (existing && existing.size === content.length) return;
     await this.driver.putContent(pathFor({ kind: 'blobData', digest }), content);

@@ -45,6 +45,11 @@ export class LRU<V> {
     this.weight -= this.weigh(v);
   }
 
+  /** Remove every key `matches` accepts. */
+  deleteWhere(matches: (key: string) => boolean): void {
+    for (const key of [...this.map.keys()]) if (matches(key)) this.delete(key);
+  }
+
   /** Remove every key starting with `prefix` (a repository's entries when it is deleted). */
   deletePrefix(prefix: string): void {
     for (const key of [...this.map.keys()]) if (key.startsWith(prefix)) this.delete(key);
@@ -78,6 +83,8 @@ export interface DescriptorCache {
   dropStale(name: string, digest: string): void;
   /** Repository `name` was deleted: forget every blob it linked. */
   forgetRepository(name: string): Promise<void>;
+  /** Online GC deleted these blobs: forget their sizes and every repository's link to them. */
+  forgetBlobs?(digests: readonly string[]): Promise<void>;
 }
 
 /** What garbage collection leaves in storage, for a shared descriptor cache to agree with. */
@@ -126,6 +133,12 @@ export class MemoryDescriptorCache implements DescriptorCache {
   async forgetRepository(name: string): Promise<void> {
     this.links.deletePrefix(`${name}@`);
   }
+
+  async forgetBlobs(digests: readonly string[]): Promise<void> {
+    const gone = new Set(digests);
+    for (const d of gone) this.sizes.delete(d);
+    this.links.deleteWhere((key) => gone.has(key.slice(key.lastIndexOf('@') + 1)));
+  }
 }
 
 export interface CacheOptions {
@@ -164,6 +177,12 @@ export class RegistryCache {
     this.descriptors = descriptors && observe ? countingReads(descriptors, told('blobdescriptor')!) : descriptors;
     this.revisions = inProcess ? new LRU<true>(options.descriptorEntries, undefined, told('revisions')) : null;
     this.manifests = new LRU<Buffer>(options.manifestBytes, (b) => b.length, told('manifests'));
+  }
+
+  /** Online GC deleted these blobs: no cache may still answer for them. */
+  async forgetBlobs(digests: readonly string[]): Promise<void> {
+    for (const d of digests) this.manifests.delete(d);
+    await this.descriptors?.forgetBlobs?.(digests);
   }
 
   /** Drop every answer about repository `name` (it was deleted). */

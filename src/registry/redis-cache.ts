@@ -97,6 +97,12 @@ export class RedisDescriptorCache implements DescriptorCache {
     await this.clearTwice((c) => Promise.all([c.srem(repositorySetKey(name), digest), c.del(repositoryBlobKey(name, digest))]));
   }
 
+  /** Online GC deleted these blobs: without `blobs::<digest>` neither `blob` nor `linked` answers for them. */
+  async forgetBlobs(digests: readonly string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await this.clearTwice((c) => c.del(...digests.map(blobKey)));
+  }
+
   dropStale(name: string, digest: string): void {
     void this.write(() => Promise.all([this.client.srem(repositorySetKey(name), digest), this.client.del(repositoryBlobKey(name, digest))]));
   }

@@ -10,6 +10,7 @@ import { listRepositories } from './catalog.js';
 import { fail } from './errors.js';
 import { ManifestStore, type ManifestPolicy } from './manifests.js';
 import { ReferrersIndex } from './referrers.js';
+import { BlobFence } from './gc-fence.js';
 import { TagStore } from './tags.js';
 import { UploadStore, type UploadObserver } from './uploads.js';
 
@@ -21,6 +22,8 @@ export interface RegistryOptions {
   uploadObserver?: UploadObserver;
   /** `storage.tag.concurrencylimit`: tag lookups in flight at once (0: one per CPU). */
   tagConcurrency?: number;
+  /** Shared with the online garbage collector when `storage.gc` is enabled. */
+  fence?: BlobFence;
 }
 
 export interface Page<T> {
@@ -41,10 +44,15 @@ export class Registry {
     readonly options: RegistryOptions,
   ) {
     const cache = (this.cache = new RegistryCache(options.cache ?? DEFAULT_CACHE_OPTIONS));
-    this.blobs = new BlobStore(driver, cache);
+    this.blobs = new BlobStore(driver, cache, options.fence ?? new BlobFence());
     this.uploads = new UploadStore(driver, this.blobs, options.uploadObserver);
     this.tags = new TagStore(driver, options.tagConcurrency);
     this.manifests = new ManifestStore(driver, this.blobs, this.tags, new ReferrersIndex(driver), cache, options.manifestPolicy);
+  }
+
+  /** Online GC deleted these blobs: forget every cached answer about them. */
+  async forgetBlobs(digests: readonly string[]): Promise<void> {
+    await this.cache.forgetBlobs(digests);
   }
 
   requireDeleteEnabled(): void {
