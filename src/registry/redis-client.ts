@@ -99,15 +99,17 @@ export async function connectRedis(c: RedisConnection, log: Logger): Promise<Red
   client.on('error', onError);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer within ${deadline} ms`)), deadline);
-      client.once('ready', () => {
+      const settle = (err?: Error) => {
         clearTimeout(timer);
-        resolve();
-      });
-      client.once('error', (err: Error) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+        client.off('ready', onReady);
+        client.off('error', settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = () => settle();
+      const timer = setTimeout(() => settle(new Error(`no answer within ${deadline} ms`)), deadline);
+      client.once('ready', onReady);
+      client.once('error', settle);
     });
     // The ready check does not prove that commands are allowed (ACLs) on this database.
     await client.ping();
