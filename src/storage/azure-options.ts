@@ -9,6 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { BlobServiceClient, StorageSharedKeyCredential, UserDelegationKey } from '@azure/storage-blob';
 import { parseDuration } from '../config/duration.js';
+import { boolParam, httpURL, isUnset, rootPrefix, stringParam } from './driver-options.js';
 
 export type AzureCredentials =
   | { type: 'shared_key' }
@@ -48,20 +49,11 @@ function fail(message: string): never {
 }
 
 function str(o: Record<string, unknown>, key: string, where = ''): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return fail(`${where}${key} must be a string`);
+  return stringParam(o, key, () => fail(`${where}${key} must be a string`));
 }
 
 function bool(o: Record<string, unknown>, key: string): boolean {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return false;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(1|t|true)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(0|f|false)$/i.test(v)) return false;
-  return fail(`${key} must be a boolean`);
+  return boolParam(o, key, false, () => fail(`${key} must be a boolean`));
 }
 
 /** Read and check the `storage.azure` parameters, with Distribution's defaults. */
@@ -76,13 +68,7 @@ export function parseAzureOptions(o: Record<string, unknown>, warn: (message: st
   }
   const realm = str(o, 'realm') ?? DEFAULT_REALM;
   const serviceURL = (str(o, 'serviceurl') ?? `https://${accountName}.blob.${realm}`).replace(/\/+$/, '');
-  let parsed: URL;
-  try {
-    parsed = new URL(serviceURL);
-  } catch {
-    fail(`serviceurl must be an http or https URL, got ${serviceURL}`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') fail(`serviceurl must be an http or https URL, got ${serviceURL}`);
+  const parsed = httpURL(serviceURL, () => fail(`serviceurl must be an http or https URL, got ${serviceURL}`));
   if (parsed.search || parsed.hash) fail(`serviceurl must not have a query or fragment (${serviceURL})`);
 
   const accountKey = str(o, 'accountkey');
@@ -114,7 +100,7 @@ export function parseAzureOptions(o: Record<string, unknown>, warn: (message: st
 
   const rawRetries = o.max_retries;
   let maxRetries = DEFAULT_MAX_RETRIES;
-  if (rawRetries !== undefined && rawRetries !== null && rawRetries !== '') {
+  if (!isUnset(rawRetries)) {
     const n = typeof rawRetries === 'number' ? rawRetries : Number(String(rawRetries).trim());
     if (!Number.isSafeInteger(n) || n < -1) fail(`max_retries must be an integer ≥ -1, got ${String(rawRetries)}`);
     // Distribution: 0 means the default.
@@ -129,17 +115,15 @@ export function parseAzureOptions(o: Record<string, unknown>, warn: (message: st
   }
 
   const root = str(o, 'rootdirectory');
-  const trimmed = root === undefined ? undefined : root.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (trimmed !== undefined && trimmed !== '' && trimmed.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    fail(`rootdirectory "${root}" must be '/'-separated names`);
-  }
+  // Without rootdirectory the path is the blob name as it is: Distribution 2.8's naming.
+  const prefix = rootPrefix(root, () => fail(`rootdirectory "${root}" must be '/'-separated names`)) ?? '/';
   return {
     accountName,
     accountKey: credentials.type === 'shared_key' ? accountKey : undefined,
     container,
     realm,
     serviceURL,
-    prefix: trimmed === undefined ? '/' : trimmed === '' ? '' : `${trimmed}/`,
+    prefix,
     credentials,
     skipVerify: bool(o, 'skipverify'),
     maxRetries,

@@ -13,6 +13,7 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { integerParam, rootPrefix, stringParam } from './driver-options.js';
 
 export const KiB = 1024;
 /** Resumable-upload chunks are multiples of this (Cloud Storage's rule), the smallest chunksize. */
@@ -58,19 +59,11 @@ function fail(message: string): never {
 }
 
 function str(o: Record<string, unknown>, key: string, where = ''): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return fail(`${where}${key} must be a string`);
+  return stringParam(o, key, () => fail(`${where}${key} must be a string`));
 }
 
 function integer(o: Record<string, unknown>, key: string): number | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) fail(`${key} must be an integer, ${JSON.stringify(v)} invalid`);
-  return n;
+  return integerParam(o, key, (v) => fail(`${key} must be an integer, ${JSON.stringify(v)} invalid`));
 }
 
 /** Read and check the `storage.gcs` parameters, with Distribution 2.8's defaults. */
@@ -85,10 +78,7 @@ export function parseGcsOptions(
   }
 
   const root = str(o, 'rootdirectory');
-  const trimmed = root === undefined ? '' : root.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (trimmed !== '' && trimmed.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    fail(`rootdirectory "${root}" must be '/'-separated names`);
-  }
+  const prefix = rootPrefix(root, () => fail(`rootdirectory "${root}" must be '/'-separated names`)) ?? '';
 
   const chunkSize = integer(o, 'chunksize') ?? DEFAULT_CHUNK_SIZE;
   if (chunkSize < CHUNK_QUANTUM || chunkSize % CHUNK_QUANTUM !== 0) {
@@ -129,7 +119,7 @@ export function parseGcsOptions(
 
   return {
     bucket,
-    prefix: trimmed === '' ? '' : `${trimmed}/`,
+    prefix,
     chunkSize,
     maxConcurrency,
     userAgent: str(o, 'useragent'),

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import OSS from 'ali-oss';
+import { boolParam, integerParam, stringParam } from './driver-options.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -56,11 +57,7 @@ function fail(key: string, message: string): never {
 }
 
 function str(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return fail(key, `expected a string, got ${JSON.stringify(v)}`);
+  return stringParam(o, key, (v) => fail(key, `expected a string, got ${JSON.stringify(v)}`));
 }
 
 function required(o: Record<string, unknown>, key: string, what: string): string {
@@ -68,19 +65,12 @@ function required(o: Record<string, unknown>, key: string, what: string): string
 }
 
 function bool(o: Record<string, unknown>, key: string, fallback: boolean): boolean {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return fallback;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(1|t|true)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(0|f|false)$/i.test(v)) return false;
-  return fail(key, `expected true or false, got ${JSON.stringify(v)}`);
+  return boolParam(o, key, fallback, (v) => fail(key, `expected true or false, got ${JSON.stringify(v)}`));
 }
 
 function chunkSize(o: Record<string, unknown>): number {
-  const v = o.chunksize;
-  if (v === undefined || v === null || v === '') return DEFAULT_CHUNK_SIZE;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) fail('chunksize', `expected an integer number of bytes, got ${JSON.stringify(v)}`);
+  const n = integerParam(o, 'chunksize', (v) => fail('chunksize', `expected an integer number of bytes, got ${JSON.stringify(v)}`), false);
+  if (n === undefined) return DEFAULT_CHUNK_SIZE;
   if (n < MIN_CHUNK_SIZE) fail('chunksize', `${n} is below the smallest part size, ${MIN_CHUNK_SIZE} bytes (5 MiB)`);
   if (n > MAX_PART_SIZE) fail('chunksize', `${n} is above OSS's largest part size, ${MAX_PART_SIZE} bytes (5 GiB)`);
   return n;

@@ -6,6 +6,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { boolParam, isUnset, stringParam } from './driver-options.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE, MiB } from './s3-parts.js';
 
 export interface S3Settings {
@@ -60,20 +61,11 @@ function fail(message: string): never {
 }
 
 function str(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return fail(`${key} must be a string`);
+  return stringParam(o, key, () => fail(`${key} must be a string`));
 }
 
 function bool(o: Record<string, unknown>, key: string, fallback: boolean): boolean {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return fallback;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(1|t|true)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(0|f|false)$/i.test(v)) return false;
-  return fail(`the ${key} parameter should be a boolean`);
+  return boolParam(o, key, fallback, () => fail(`the ${key} parameter should be a boolean`));
 }
 
 function int(o: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
@@ -81,7 +73,7 @@ function int(o: Record<string, unknown>, key: string, fallback: number, min: num
   let n = fallback;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && v.trim() !== '') n = Number(v.trim());
-  else if (v !== undefined && v !== null && v !== '') fail(`${key} parameter must be an integer, ${String(v)} invalid`);
+  else if (!isUnset(v)) fail(`${key} parameter must be an integer, ${String(v)} invalid`);
   if (!Number.isSafeInteger(n)) fail(`${key} parameter must be an integer, ${String(v)} invalid`);
   if (n < min || n > max) fail(`the ${key} ${n} parameter should be a number between ${min} and ${max} (inclusive)`);
   return n;

@@ -2,6 +2,7 @@
  * The `swift` driver's parameters, as Distribution 2.8's swift driver reads them, checked at
  * start-up: a missing or malformed value fails with the key's name and what was expected.
  */
+import { boolParam, httpURL, integerParam, isUnset, stringParam } from './driver-options.js';
 
 export type EndpointType = 'public' | 'internal' | 'admin';
 export type TempURLMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
@@ -52,13 +53,9 @@ function fail(message: string): never {
   throw new Error(`storage.swift: ${message}`);
 }
 
+/** Distribution turns numeric tenant names and ids (YAML integers, env values) into strings. */
 function str(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string') return v;
-  // Distribution turns numeric tenant names and ids (YAML integers, env values) into strings.
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return fail(`${key} must be a string, got ${JSON.stringify(v)}`);
+  return stringParam(o, key, (v) => fail(`${key} must be a string, got ${JSON.stringify(v)}`));
 }
 
 function required(o: Record<string, unknown>, key: string): string {
@@ -66,26 +63,17 @@ function required(o: Record<string, unknown>, key: string): string {
 }
 
 function bool(o: Record<string, unknown>, key: string): boolean {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return false;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(1|t|true)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(0|f|false)$/i.test(v)) return false;
-  return fail(`${key} must be true or false, got ${JSON.stringify(v)}`);
+  return boolParam(o, key, false, (v) => fail(`${key} must be true or false, got ${JSON.stringify(v)}`));
 }
 
 function int(o: Record<string, unknown>, key: string): number | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) fail(`${key} must be an integer, got ${JSON.stringify(v)}`);
-  return n;
+  return integerParam(o, key, (v) => fail(`${key} must be an integer, got ${JSON.stringify(v)}`));
 }
 
 /** A YAML list, or a comma-separated string (an environment override). */
 function methods(o: Record<string, unknown>, key: string): TempURLMethod[] {
   const v = o[key];
-  if (v === undefined || v === null || v === '') return [];
+  if (isUnset(v)) return [];
   const items = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : fail(`${key} must be a list of HTTP methods`);
   return items.map((m) => {
     const name = typeof m === 'string' ? m.trim().toUpperCase() : '';
@@ -117,13 +105,7 @@ export function parseSwiftOptions(o: Record<string, unknown>, warn: (message: st
   const username = required(o, 'username');
   const password = required(o, 'password');
   const authURL = required(o, 'authurl');
-  let parsed: URL;
-  try {
-    parsed = new URL(authURL);
-  } catch {
-    fail(`authurl must be an http or https URL, got ${authURL}`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(`authurl must be an http or https URL, got ${authURL}`);
+  httpURL(authURL, () => fail(`authurl must be an http or https URL, got ${authURL}`));
   const container = required(o, 'container');
   if (container.includes('/') || Buffer.byteLength(container) > 256) {
     fail(`container ${JSON.stringify(container)} is not a Swift container name (at most 256 bytes, no '/')`);
