@@ -16,8 +16,8 @@
  */
 import { StorageError, type FileWriter } from './driver.js';
 import { ossError, type OssApi, type PartInfo } from './oss-api.js';
-import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from './oss-options.js';
-import { partSizeFor } from './s3-parts.js';
+import { MAX_PARTS, MIN_PART_SIZE } from './oss-options.js';
+import { evenRanges, partSizeFor } from './s3-parts.js';
 import { takeFront } from './object-store.js';
 
 /** What a writer needs from its driver. */
@@ -27,19 +27,6 @@ export interface WriterContext {
   readonly chunkSize: number;
   /** Writers with an open session, by key: a reader of in-progress bytes asks them to checkpoint. */
   readonly openWriters: Map<string, OssWriter>;
-}
-
-/** Ranges [first, last] splitting `size` bytes as evenly as possible into parts of at most 5 GiB. */
-export function evenRanges(size: number, maxPart = MAX_PART_SIZE): Array<[number, number]> {
-  const count = Math.max(1, Math.ceil(size / maxPart));
-  const out: Array<[number, number]> = [];
-  let start = 0;
-  for (let i = 0; i < count; i++) {
-    const length = Math.floor(size / count) + (i < size % count ? 1 : 0);
-    out.push([start, start + length - 1]);
-    start += length;
-  }
-  return out;
 }
 
 /** The bytes an upload holds: its parts numbered 1, 2, ... without a gap (later ones are overwritten). */

@@ -20,7 +20,8 @@ import {
 } from './driver.js';
 import { isNotFound, OssApi, ossError, statusOf } from './oss-api.js';
 import { COPY_CONCURRENCY, encryptionHeaders, makeOssClient, MAX_PARTS, parseOssOptions, signedURL, type OssSettings } from './oss-options.js';
-import { abortUploadsUnder, evenRanges, OssWriter, uploadSize, type WriterContext } from './oss-writer.js';
+import { abortUploadsUnder, OssWriter, uploadSize, type WriterContext } from './oss-writer.js';
+import { evenRanges } from './s3-parts.js';
 import { listingOf } from './object-store.js';
 
 const NAME = 'oss';

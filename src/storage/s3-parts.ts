@@ -1,5 +1,6 @@
 /**
- * Part-size arithmetic for the s3 driver. S3 (and Ceph RGW) allow at most 10,000 parts per
+ * Part-size arithmetic for the s3 driver (the oss driver's writer, under the same limits, uses it
+ * too). S3 (and Ceph RGW) allow at most 10,000 parts per
  * multipart upload, each at least 5 MiB (but the last) and at most 5 GiB. A writer does not
  * know how large the blob will be, so part sizes grow with the part number: the configured
  * `chunksize` for the first 5,000 parts (about 49 GiB at the 10 MiB default), then doubling
@@ -63,7 +64,12 @@ export function copyRanges(size: number, partSize: number): Array<[number, numbe
  */
 export function baseCopyRanges(size: number): Array<[number, number]> {
   if (size < MIN_PART_SIZE) throw new RangeError(`s3: ${size} bytes are too few to copy as a part`);
-  const count = Math.ceil(size / MAX_PART_SIZE);
+  return evenRanges(size);
+}
+
+/** Ranges [first, last] splitting `size` bytes as evenly as possible into as few parts of at most `maxPart` as will do. */
+export function evenRanges(size: number, maxPart = MAX_PART_SIZE): Array<[number, number]> {
+  const count = Math.max(1, Math.ceil(size / maxPart));
   const ranges: Array<[number, number]> = [];
   let start = 0;
   for (let i = 0; i < count; i++) {
