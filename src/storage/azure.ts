@@ -11,21 +11,12 @@
  * content); writers make append blobs (azure-writer.ts); moves are server-side copies polled
  * until done, then a delete of the source; blob GETs may be redirected to read-only SAS URLs.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { BlobItem, ContainerClient } from '@azure/storage-blob';
-import {
-  checkPath,
-  isValidSegment,
-  InvalidOffsetError,
-  PathNotFoundError,
-  StorageError,
-  type FileInfo,
-  type FileWriter,
-  type StorageDriver,
-} from './driver.js';
+import { checkPath, isValidSegment, InvalidOffsetError, PathNotFoundError, StorageError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 import { makeAzureClients, parseAzureOptions, type AzureSettings, type SasSigner } from './azure-options.js';
 import { AzureWriter, codeOf, deleteBlob, isNotFound, statusOf } from './azure-writer.js';
-import { listingOf } from './object-store.js';
+import { checkReadArgs, eachLimited, emptyStream, listingOf, readStream, redirectable, walkListing } from './object-store.js';
 
 const NAME = 'azure';
 /** SAS redirect URLs live this long, as Distribution's. */
@@ -104,9 +95,7 @@ export class AzureDriver implements StorageDriver {
     const container = await this.containerClient();
     try {
       const res = await container.getBlobClient(this.key(path)).download(0);
-      const chunks: Buffer[] = [];
-      for await (const c of res.readableStreamBody!) chunks.push(c as Buffer);
-      return Buffer.concat(chunks);
+      return await readStream(res.readableStreamBody as Readable);
     } catch (err) {
       if (isNotFound(err)) throw new PathNotFoundError(NAME, path);
       throw err;
@@ -129,11 +118,7 @@ export class AzureDriver implements StorageDriver {
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    checkPath(NAME, path);
-    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
-      throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
-    }
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(NAME, path, offset);
+    checkReadArgs(NAME, path, offset, length);
     const container = await this.containerClient();
     const empty = async () => {
       const { size } = await this.stat(path).then((info) => {
@@ -141,7 +126,7 @@ export class AzureDriver implements StorageDriver {
         return info;
       });
       if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
-      return Readable.from([], { objectMode: false });
+      return emptyStream();
     };
     if (length === 0) return empty();
     try {
@@ -256,14 +241,9 @@ export class AzureDriver implements StorageDriver {
     const below = async (): Promise<number> => {
       let count = 0;
       for await (const page of container.listBlobsFlat({ prefix: `${name}/` }).byPage({ maxPageSize: LIST_PAGE })) {
-        const names = page.segment.blobItems.map((b) => b.name);
-        let next = 0;
-        const worker = async () => {
-          while (next < names.length) {
-            if (await deleteBlob(container, names[next++])) count++;
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
+        await eachLimited(page.segment.blobItems, DELETE_CONCURRENCY, async (b) => {
+          if (await deleteBlob(container, b.name)) count++;
+        });
       }
       return count;
     };
@@ -272,8 +252,7 @@ export class AzureDriver implements StorageDriver {
   }
 
   async redirectURL(method: string, path: string): Promise<string | null> {
-    checkPath(NAME, path);
-    if (!this.redirect || (method !== 'GET' && method !== 'HEAD')) return null;
+    if (!redirectable(NAME, path, this.redirect, method)) return null;
     const { container, signer } = await this.ready();
     const blob = container.getBlobClient(this.key(path));
     const sas = await signer.sign(this.settings.container, blob.name, new Date(Date.now() + REDIRECT_EXPIRY_MS));
@@ -281,17 +260,7 @@ export class AzureDriver implements StorageDriver {
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
-    checkPath(NAME, path, true);
-    for (const info of await this.entries(path)) {
-      const verdict = await visit(info);
-      if (info.isDir && verdict !== 'skip') {
-        try {
-          await this.walk(info.path, visit);
-        } catch (err) {
-          if (!(err instanceof PathNotFoundError && err.path === info.path)) throw err; // removed while walking
-        }
-      }
-    }
+    return walkListing(NAME, path, (dir) => this.entries(dir), visit);
   }
 }
 

@@ -11,14 +11,14 @@
  * server-side rewrites then a delete; blob GETs may be redirected to V4 signed URLs.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Storage, type Bucket, type File } from '@google-cloud/storage';
 import { checkPath, isValidSegment, InvalidOffsetError, PathNotFoundError, StorageError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 import { ServiceAccountTokens } from './gcs-auth.js';
 import { mediaGet, type MediaContext } from './gcs-media.js';
 import { parseGcsOptions, type GcsSettings } from './gcs-options.js';
 import { BLOB_TYPE, fileSize, GcsWriter, isUploadState, materialize, SESSION_TYPE, type ObjectMeta, type WriterContext } from './gcs-writer.js';
-import { listingOf } from './object-store.js';
+import { checkReadArgs, eachLimited, emptyStream, listingOf, readStream, redirectable, walkListing } from './object-store.js';
 
 const NAME = 'gcs';
 const GOOGLE_ENDPOINT = 'https://storage.googleapis.com';
@@ -229,7 +229,7 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
         if (!m) throw new PathNotFoundError(NAME, path);
         if (!isUploadState(m) || attempt > 0) {
           if ((start ?? 0) > fileSize(m)) throw new InvalidOffsetError(NAME, path, start ?? 0);
-          return Readable.from([], { objectMode: false });
+          return emptyStream();
         }
         await materialize(this, name, path);
         continue;
@@ -243,11 +243,7 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
 
   async getContent(path: string): Promise<Buffer> {
     checkPath(NAME, path);
-    return this.run(async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of await this.readFile(path)) chunks.push(c as Buffer);
-      return Buffer.concat(chunks);
-    });
+    return this.run(async () => readStream(await this.readFile(path)));
   }
 
   async putContent(path: string, content: Buffer): Promise<void> {
@@ -256,15 +252,13 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    checkPath(NAME, path);
-    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(NAME, path, offset);
+    checkReadArgs(NAME, path, offset, length);
     return this.run(async () => {
       if (length === 0) {
         const info = await this.statOf(path);
         if (info.isDir) throw new PathNotFoundError(NAME, path);
         if (offset > info.size) throw new InvalidOffsetError(NAME, path, offset);
-        return Readable.from([], { objectMode: false });
+        return emptyStream();
       }
       const ranged = offset > 0 || length !== undefined;
       return this.readFile(path, ranged ? offset : undefined, length === undefined ? undefined : offset + length - 1);
@@ -354,12 +348,9 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
     let pageToken: string | undefined;
     do {
       const [page, next] = await this.objects.getFiles({ prefix, maxResults: LIST_PAGE, pageToken, autoPaginate: false });
-      const names = page.map((f) => f.name);
-      let i = 0;
-      const worker = async () => {
-        while (i < names.length) if (await this.remove(names[i++])) any = true;
-      };
-      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
+      await eachLimited(page, DELETE_CONCURRENCY, async (f) => {
+        if (await this.remove(f.name)) any = true;
+      });
       pageToken = (next as { pageToken?: string } | null)?.pageToken;
     } while (pageToken);
     return any;
@@ -371,9 +362,8 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
    * Distribution documents). A signing failure serves the blob through Wharf instead.
    */
   async redirectURL(method: string, path: string): Promise<string | null> {
-    checkPath(NAME, path);
     // A V4 signature covers the method, and Cloud Storage's signed URLs for reads are GETs.
-    if (!this.redirect || method !== 'GET') return null;
+    if (!redirectable(NAME, path, this.redirect, method, ['GET'])) return null;
     try {
       const [url] = await this.signer.file(this.key(path)).getSignedUrl({ version: 'v4', action: 'read', expires: Date.now() + REDIRECT_EXPIRY_MS });
       return url;
@@ -387,16 +377,6 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
-    checkPath(NAME, path, true);
-    for (const info of await this.run(() => this.entries(path))) {
-      const verdict = await visit(info);
-      if (info.isDir && verdict !== 'skip') {
-        try {
-          await this.walk(info.path, visit);
-        } catch (err) {
-          if (!(err instanceof PathNotFoundError && err.path === info.path)) throw err; // removed while walking
-        }
-      }
-    }
+    return walkListing(NAME, path, (dir) => this.run(() => this.entries(dir)), visit);
   }
 }

@@ -8,21 +8,13 @@
  * Files still being written (an open multipart upload, no object yet) are seen by stat, reader,
  * move and delete, not by list and walk, which see objects only, as in Distribution.
  */
-import { Readable } from 'node:stream';
-import {
-  checkPath,
-  isValidSegment,
-  InvalidOffsetError,
-  PathNotFoundError,
-  type FileInfo,
-  type FileWriter,
-  type StorageDriver,
-} from './driver.js';
+import type { Readable } from 'node:stream';
+import { checkPath, isValidSegment, InvalidOffsetError, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 import { isNotFound, OssApi, ossError, statusOf } from './oss-api.js';
 import { COPY_CONCURRENCY, encryptionHeaders, makeOssClient, MAX_PARTS, parseOssOptions, signedURL, type OssSettings } from './oss-options.js';
 import { abortUploadsUnder, OssWriter, uploadSize, type WriterContext } from './oss-writer.js';
 import { evenRanges } from './s3-parts.js';
-import { listingOf } from './object-store.js';
+import { byteRange, checkReadArgs, eachLimited, emptyStream, listingOf, readCompleting, redirectable, walkListing } from './object-store.js';
 
 const NAME = 'oss';
 /** Signed redirect URLs live this long, as Distribution's. */
@@ -81,16 +73,7 @@ export class OssDriver implements StorageDriver, WriterContext {
 
   async getContent(path: string): Promise<Buffer> {
     checkPath(NAME, path);
-    return this.guard('read', path, async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await this.api.getBuffer(this.key(path));
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          if (attempt > 0 || !(await this.materialize(path))) throw new PathNotFoundError(NAME, path);
-        }
-      }
-    });
+    return this.guard('read', path, () => readCompleting(NAME, path, () => this.api.getBuffer(this.key(path)), isNotFound, () => this.materialize(path)));
   }
 
   async putContent(path: string, content: Buffer): Promise<void> {
@@ -99,15 +82,8 @@ export class OssDriver implements StorageDriver, WriterContext {
   }
 
   /** GET the object; a file still being written is completed first (readers of an upload need its bytes). */
-  private async getObject(path: string, range?: string): Promise<Readable> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.api.getStream(this.key(path), range);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        if (attempt > 0 || !(await this.materialize(path))) throw new PathNotFoundError(NAME, path);
-      }
-    }
+  private getObject(path: string, range?: string): Promise<Readable> {
+    return readCompleting(NAME, path, () => this.api.getStream(this.key(path), range), isNotFound, () => this.materialize(path));
   }
 
   /** Complete the upload of a file still being written into its object. False when there is none. */
@@ -125,16 +101,11 @@ export class OssDriver implements StorageDriver, WriterContext {
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    checkPath(NAME, path);
-    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
-      throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
-    }
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(NAME, path, offset);
+    checkReadArgs(NAME, path, offset, length);
     return this.guard('read', path, async () => {
       if (length === 0) return this.emptyAt(path, offset);
-      const range = offset === 0 && length === undefined ? undefined : `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
       try {
-        return await this.getObject(path, range);
+        return await this.getObject(path, byteRange(offset, length));
       } catch (err) {
         if (statusOf(err) !== 416) throw err;
         return this.emptyAt(path, offset); // the range starts at or past the end
@@ -146,7 +117,7 @@ export class OssDriver implements StorageDriver, WriterContext {
   private async emptyAt(path: string, offset: number): Promise<Readable> {
     const { size } = await this.statFile(path);
     if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
-    return Readable.from([], { objectMode: false });
+    return emptyStream();
   }
 
   private async statFile(path: string): Promise<{ size: number; modTime: Date }> {
@@ -242,16 +213,10 @@ export class OssDriver implements StorageDriver, WriterContext {
     const ranges = evenRanges(size, partSize);
     const uploadId = await this.api.initUpload(to);
     const etags: string[] = new Array(ranges.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < ranges.length) {
-        const i = next++;
-        const [first, last] = ranges[i]!;
-        etags[i] = await this.api.uploadPartCopy(to, uploadId, i + 1, from, first, last);
-      }
-    };
     try {
-      await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, ranges.length) }, worker));
+      await eachLimited(ranges, COPY_CONCURRENCY, async ([first, last], i) => {
+        etags[i] = await this.api.uploadPartCopy(to, uploadId, i + 1, from, first, last);
+      });
       await this.api.complete(to, uploadId, ranges.map(([first, last], i) => ({ number: i + 1, etag: etags[i]!, size: last - first + 1 })));
     } catch (err) {
       await this.api.abort(to, uploadId).catch(() => undefined);
@@ -281,23 +246,11 @@ export class OssDriver implements StorageDriver, WriterContext {
   }
 
   async redirectURL(method: string, path: string): Promise<string | null> {
-    checkPath(NAME, path);
-    if (!this.redirect || (method !== 'GET' && method !== 'HEAD')) return null;
+    if (!redirectable(NAME, path, this.redirect, method)) return null;
     return signedURL(this.settings, method as 'GET' | 'HEAD', this.key(path), Math.floor(Date.now() / 1000) + REDIRECT_EXPIRY_SECONDS);
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
-    checkPath(NAME, path, true);
-    const entries = await this.guard('walk', path, () => this.entries(path));
-    for (const info of entries) {
-      const verdict = await visit(info);
-      if (info.isDir && verdict !== 'skip') {
-        try {
-          await this.walk(info.path, visit);
-        } catch (err) {
-          if (!(err instanceof PathNotFoundError && err.path === info.path)) throw err; // removed while walking
-        }
-      }
-    }
+    return walkListing(NAME, path, (dir) => this.guard('walk', dir, () => this.entries(dir)), visit);
   }
 }

@@ -7,7 +7,7 @@
  * streamed copy when the store refuses to copy (Ceph RGW with SSE-KMS); blob GETs may be
  * redirected to presigned URLs.
  */
-import { Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import {
   CopyObjectCommand,
   CompleteMultipartUploadCommand,
@@ -23,15 +23,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import {
-  checkPath,
-  isValidSegment,
-  InvalidOffsetError,
-  PathNotFoundError,
-  type FileInfo,
-  type FileWriter,
-  type StorageDriver,
-} from './driver.js';
+import { checkPath, isValidSegment, InvalidOffsetError, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 import { makeS3Client, parseS3Options, type ClientLog, type S3Settings } from './s3-options.js';
 import { copyPartSize, copyRanges } from './s3-parts.js';
 import {
@@ -45,7 +37,7 @@ import {
   type PutParams,
   type WriterContext,
 } from './s3-writer.js';
-import { listingOf, sendCoalesced } from './object-store.js';
+import { byteRange, checkReadArgs, emptyStream, eachLimited, listingOf, readCompleting, redirectable, sendCoalesced, walkListing } from './object-store.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
@@ -136,14 +128,13 @@ export class S3Driver implements StorageDriver, WriterContext {
    */
   private async getObject(path: string, range?: string) {
     const key = this.key(path);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
-      } catch (err) {
-        if (!isNotFoundError(err)) throw err;
-        if (attempt > 0 || !(await this.materialize(path))) throw new PathNotFoundError(NAME, path);
-      }
-    }
+    return readCompleting(
+      NAME,
+      path,
+      () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range })),
+      isNotFoundError,
+      () => this.materialize(path),
+    );
   }
 
   /** Turn a closed writer's state (parts + pending tail) into the object. False when there is none. */
@@ -161,27 +152,22 @@ export class S3Driver implements StorageDriver, WriterContext {
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    checkPath(NAME, path);
-    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
-      throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
-    }
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(NAME, path, offset);
-    if (length === 0) {
-      const { size } = await this.statFile(path);
-      if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
-      return Readable.from([], { objectMode: false });
-    }
-    const range = offset === 0 && length === undefined ? undefined : `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
+    checkReadArgs(NAME, path, offset, length);
+    if (length === 0) return this.emptyAt(path, offset);
     try {
-      const res = await this.getObject(path, range);
+      const res = await this.getObject(path, byteRange(offset, length));
       return res.Body as Readable;
     } catch (err) {
       if ((err as { name?: string }).name !== 'InvalidRange' && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw err;
-      // The range starts at or past the end: empty at the end, an error beyond it.
-      const { size } = await this.statFile(path);
-      if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
-      return Readable.from([], { objectMode: false });
+      return this.emptyAt(path, offset); // the range starts at or past the end
     }
+  }
+
+  /** An empty stream at `offset`, which must not be past the end of the file. */
+  private async emptyAt(path: string, offset: number): Promise<Readable> {
+    const { size } = await this.statFile(path);
+    if (offset > size) throw new InvalidOffsetError(NAME, path, offset);
+    return emptyStream();
   }
 
   async sendTo(path: string, offset: number, length: number | undefined, destination: Writable): Promise<void> {
@@ -321,11 +307,8 @@ export class S3Driver implements StorageDriver, WriterContext {
     const uploadId = created.UploadId!;
     const ranges = copyRanges(size, copyPartSize(size, this.settings.multipartCopyChunkSize));
     const etags: string[] = new Array(ranges.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < ranges.length) {
-        const i = next++;
-        const [first, last] = ranges[i];
+    try {
+      await eachLimited(ranges, this.settings.multipartCopyMaxConcurrency, async ([first, last], i) => {
         const res = await this.client.send(
           new UploadPartCopyCommand({
             Bucket: this.bucket,
@@ -337,11 +320,7 @@ export class S3Driver implements StorageDriver, WriterContext {
           }),
         );
         etags[i] = res.CopyPartResult!.ETag!;
-      }
-    };
-    try {
-      const workers = Math.min(this.settings.multipartCopyMaxConcurrency, ranges.length);
-      await Promise.all(Array.from({ length: workers }, worker));
+      });
       await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
@@ -393,25 +372,13 @@ export class S3Driver implements StorageDriver, WriterContext {
   }
 
   async redirectURL(method: string, path: string): Promise<string | null> {
-    checkPath(NAME, path);
-    if (!this.redirect) return null;
+    if (!redirectable(NAME, path, this.redirect, method)) return null;
     const input = { Bucket: this.bucket, Key: this.key(path) };
-    if (method === 'GET') return getSignedUrl(this.presigner, new GetObjectCommand(input), { expiresIn: REDIRECT_EXPIRY_SECONDS });
-    if (method === 'HEAD') return getSignedUrl(this.presigner, new HeadObjectCommand(input), { expiresIn: REDIRECT_EXPIRY_SECONDS });
-    return null;
+    const command = method === 'GET' ? new GetObjectCommand(input) : new HeadObjectCommand(input);
+    return getSignedUrl(this.presigner, command, { expiresIn: REDIRECT_EXPIRY_SECONDS });
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
-    checkPath(NAME, path, true);
-    for (const info of await this.entries(path)) {
-      const verdict = await visit(info);
-      if (info.isDir && verdict !== 'skip') {
-        try {
-          await this.walk(info.path, visit);
-        } catch (err) {
-          if (!(err instanceof PathNotFoundError && err.path === info.path)) throw err; // removed while walking
-        }
-      }
-    }
+    return walkListing(NAME, path, (dir) => this.entries(dir), visit);
   }
 }

@@ -11,17 +11,9 @@
  * does.
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import {
-  checkPath,
-  InvalidOffsetError,
-  isValidSegment,
-  PathNotFoundError,
-  type FileInfo,
-  type FileWriter,
-  type StorageDriver,
-} from './driver.js';
-import { listingOf } from './object-store.js';
+import type { Readable } from 'node:stream';
+import { checkPath, InvalidOffsetError, isValidSegment, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { byteRange, checkReadArgs, eachLimited, emptyStream, listingOf, redirectable, walkListing } from './object-store.js';
 import { SwiftConnection } from './swift-client.js';
 import { drain, errorText, readBody, SwiftError } from './swift-http.js';
 import { parseSwiftOptions, SwiftNames, type SwiftSettings, type TempURLMethod } from './swift-options.js';
@@ -46,15 +38,6 @@ interface Capabilities {
   bulkDeletes: number;
   tempURLKey: string | null;
   tempURLMethods: TempURLMethod[];
-}
-
-/** Run `work` on every item, at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export class SwiftDriver implements StorageDriver, SwiftWriterContext {
@@ -152,21 +135,17 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    checkPath(NAME, path);
-    if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
-      throw new RangeError(`${NAME}: invalid length ${length} for ${path}`);
-    }
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(NAME, path, offset);
+    checkReadArgs(NAME, path, offset, length);
     await this.ready();
     const empty = async () => {
       const head = await this.conn.head(this.names.file(path));
       if (!head) throw new PathNotFoundError(NAME, path);
       if (offset > head.size) throw new InvalidOffsetError(NAME, path, offset);
-      return Readable.from([], { objectMode: false });
+      return emptyStream();
     };
     if (length === 0) return empty();
-    const headers: Record<string, string> =
-      offset === 0 && length === undefined ? {} : { Range: `bytes=${offset}-${length === undefined ? '' : offset + length - 1}` };
+    const range = byteRange(offset, length);
+    const headers: Record<string, string> = range === undefined ? {} : { Range: range };
     const res = await this.conn.call({ method: 'GET', target: this.conn.container(this.names.file(path)), headers });
     if (res.statusCode === 206 || (res.statusCode === 200 && headers.Range === undefined)) return res;
     if (res.statusCode === 200) {
@@ -219,7 +198,7 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
     }
     if (sizes) {
       const unsure = [...files.values()].filter((f) => f.size === 0);
-      await pool(unsure, HEAD_CONCURRENCY, async (f) => {
+      await eachLimited(unsure, HEAD_CONCURRENCY, async (f) => {
         const head = await this.conn.head(this.names.file(f.path));
         if (head) f.size = head.size;
       });
@@ -263,7 +242,7 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
     if (!self && below.length === 0) throw new PathNotFoundError(NAME, path);
     const manifests: string[] = self?.manifest ? [self.manifest] : [];
     // Manifests are zero-byte objects: only those need a look.
-    await pool(
+    await eachLimited(
       below.filter((e) => e.bytes === 0),
       HEAD_CONCURRENCY,
       async (e) => {
@@ -291,15 +270,14 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
     if (names.length === 0) return;
     const { bulkDeletes } = await this.ready();
     if (bulkDeletes > 0 && names.length > 1) return this.conn.bulkDelete(names, bulkDeletes);
-    await pool(names, DELETE_CONCURRENCY, async (qualified) => {
+    await eachLimited(names, DELETE_CONCURRENCY, async (qualified) => {
       const { container, prefix: name } = parseManifest(qualified);
       await this.conn.delete(name, container);
     });
   }
 
   async redirectURL(method: string, path: string): Promise<string | null> {
-    checkPath(NAME, path);
-    if (!this.redirect || (method !== 'GET' && method !== 'HEAD')) return null;
+    if (!redirectable(NAME, path, this.redirect, method)) return null;
     const caps = await this.ready();
     // A temp URL for GET serves HEAD too.
     if (caps.tempURLKey === null || !caps.tempURLMethods.includes('GET')) return null;
@@ -308,16 +286,6 @@ export class SwiftDriver implements StorageDriver, SwiftWriterContext {
   }
 
   async walk(path: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void> {
-    checkPath(NAME, path, true);
-    for (const info of await this.entries(path, true)) {
-      const verdict = await visit(info);
-      if (info.isDir && verdict !== 'skip') {
-        try {
-          await this.walk(info.path, visit);
-        } catch (err) {
-          if (!(err instanceof PathNotFoundError && err.path === info.path)) throw err; // removed while walking
-        }
-      }
-    }
+    return walkListing(NAME, path, (dir) => this.entries(dir, true), visit);
   }
 }
