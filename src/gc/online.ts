@@ -35,7 +35,7 @@ export interface OnlineRunResult {
 export interface OnlineGCHooks {
   descriptors?: GCDescriptorCache;
   /** Forget cached answers about a deleted blob; runs before a request waiting on it goes on. */
-  forgetBlobs?: (digests: readonly string[]) => Promise<void>;
+  forgetBlobs: (digests: readonly string[]) => Promise<void>;
   /** Called after each run (metrics, tests). */
   onRun?: (result: OnlineRunResult) => void;
 }
@@ -51,7 +51,7 @@ export class OnlineCollector {
     private readonly fence: BlobFence,
     private readonly settings: OnlineGCSettings,
     private readonly log: Logger,
-    private readonly hooks: OnlineGCHooks = {},
+    private readonly hooks: OnlineGCHooks,
   ) {
     fence.enable();
   }
@@ -97,7 +97,7 @@ export class OnlineCollector {
           if (!claim) kept++;
           return claim;
         },
-        afterDelete: async (digest) => this.hooks.forgetBlobs?.([digest]),
+        afterDelete: (digest) => this.hooks.forgetBlobs([digest]),
       },
     });
     this.fence.prune(Math.min(runStart, Date.now() - grace));
