@@ -6,11 +6,20 @@
  */
 import { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { MailHook, type MailHookSettings } from './log-mail.js';
+
+/** One `log.hooks` entry that is not disabled; `index` is its place in the list (for messages). */
+export interface LogHookSettings {
+  index: number;
+  type: string;
+  mail: MailHookSettings;
+}
 
 export interface LogSettings {
   level: string;
   formatter: string;
   fields: Record<string, unknown>;
+  hooks?: LogHookSettings[];
 }
 
 function logfmtValue(value: unknown): string {
@@ -30,8 +39,12 @@ export function toLogstash(entry: Record<string, unknown>): string {
   return JSON.stringify({ '@timestamp': time, '@version': '1', message: msg ?? '', ...rest });
 }
 
-/** A destination that reformats each JSON line pino writes. */
-function reformatting(format: (entry: Record<string, unknown>) => string, out: NodeJS.WritableStream): DestinationStream {
+/** A destination that reformats each JSON line pino writes, and hands entries to the hooks that want them. */
+function reformatting(
+  format: ((entry: Record<string, unknown>) => string) | null,
+  out: NodeJS.WritableStream,
+  hooks: MailHook[] = [],
+): DestinationStream {
   let partial = '';
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -41,7 +54,9 @@ function reformatting(format: (entry: Record<string, unknown>) => string, out: N
         .filter((l) => l !== '')
         .map((l) => {
           try {
-            return format(JSON.parse(l) as Record<string, unknown>);
+            const entry = JSON.parse(l) as Record<string, unknown>;
+            for (const h of hooks) if (h.wants(String(entry.level))) h.send(entry);
+            return format ? format(entry) : l;
           } catch {
             return l;
           }
@@ -60,6 +75,11 @@ export function makeLogger(settings: LogSettings, out: NodeJS.WritableStream = p
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (settings.formatter === 'json') return pino(options, out as DestinationStream);
-  return pino(options, reformatting(settings.formatter === 'logstash' ? toLogstash : toText, out));
+  const hooks = (settings.hooks ?? []).map((h) => {
+    if (h.type !== 'mail') throw new Error(`log.hooks[${h.index}].type: unknown hook type ${JSON.stringify(h.type)} (Distribution knows "mail")`);
+    return new MailHook(h.mail, `log.hooks[${h.index}]`);
+  });
+  if (settings.formatter === 'json' && hooks.length === 0) return pino(options, out as DestinationStream);
+  const format = settings.formatter === 'json' ? null : settings.formatter === 'logstash' ? toLogstash : toText;
+  return pino(options, reformatting(format, out, hooks));
 }
