@@ -15,9 +15,11 @@
  * (156 GiB) they grow to 100 MiB (allowed since service version 2022-11-02) so the 50,000-block
  * limit is reached only at about 1.1 TiB. One block is in flight while the next one fills.
  */
+import type { Readable } from 'node:stream';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import { StorageError, type FileWriter } from './driver.js';
-import { takeFront } from './object-store.js';
+import { readStream } from './object-store.js';
+import { ChunkBuffer, WriterSession } from './object-writer.js';
 
 const MiB = 1024 * 1024;
 export const APPEND_BLOCK = 4 * MiB;
@@ -56,15 +58,12 @@ export async function deleteBlob(container: ContainerClient, name: string): Prom
 }
 
 export class AzureWriter implements FileWriter {
-  private buffer: Buffer[] = [];
-  private bufferBytes = 0;
+  private readonly buffer = new ChunkBuffer();
   private total: number;
   /** Bytes the blob holds (acknowledged appends). */
   private position: number;
   private blocks: number;
-  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
-  private inFlight: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private readonly session: WriterSession;
   private readonly blob: AppendBlobClient;
 
   private constructor(
@@ -74,6 +73,7 @@ export class AzureWriter implements FileWriter {
     size: number,
     blocks: number,
   ) {
+    this.session = new WriterSession(ctx.name, path);
     this.blob = ctx.container.getAppendBlobClient(blobName);
     this.total = this.position = size;
     this.blocks = blocks;
@@ -135,33 +135,18 @@ export class AzureWriter implements FileWriter {
     return this.blocks < LARGE_AFTER_BLOCKS ? APPEND_BLOCK : LARGE_APPEND_BLOCK;
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
-  }
-
   async write(chunk: Buffer): Promise<void> {
-    this.check();
+    this.session.check();
     if (chunk.length === 0) return;
     this.total += chunk.length;
     this.buffer.push(chunk);
-    this.bufferBytes += chunk.length;
-    while (this.bufferBytes >= this.blockSize()) await this.send(this.take(this.blockSize()));
-  }
-
-  /** The first `n` buffered bytes, removed from the buffer. */
-  private take(n: number): Buffer {
-    this.bufferBytes -= n;
-    return takeFront(this.buffer, n);
+    await this.buffer.sendParts(() => this.blockSize(), (block) => this.send(block));
   }
 
   /** Append one block once the previous one is acknowledged: one in flight while the next fills. */
   private async send(body: Buffer): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
-    this.inFlight = this.append(body).catch((err) => {
-      this.failure = err;
-    });
+    await this.session.settle();
+    this.session.launch(this.append(body));
   }
 
   private async append(body: Buffer): Promise<void> {
@@ -186,36 +171,31 @@ export class AzureWriter implements FileWriter {
     const props = await this.blob.getProperties();
     if (props.contentLength !== at + body.length) return false;
     const res = await this.blob.download(at, body.length);
-    const chunks: Buffer[] = [];
-    for await (const c of res.readableStreamBody!) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).equals(body);
+    return (await readStream(res.readableStreamBody as Readable)).equals(body);
   }
 
   private async flush(): Promise<void> {
-    if (this.bufferBytes > 0) await this.send(this.take(this.bufferBytes));
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    if (this.buffer.size > 0) await this.send(this.buffer.takeAll());
+    await this.session.settle();
   }
 
   /** End the session: every byte written is in the blob, ready for `writer(path, true)`. */
   async close(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'closed';
+    if (!this.session.close()) return;
     await this.flush();
   }
 
   /** The append blob is the file: committing is flushing. */
   async commit(): Promise<void> {
-    this.check();
-    this.state = 'committed';
+    this.session.check();
+    this.session.end('committed');
     await this.flush();
   }
 
   async cancel(): Promise<void> {
-    this.state = 'cancelled';
-    await this.inFlight;
-    this.buffer = [];
-    this.bufferBytes = 0;
+    this.session.end('cancelled');
+    await this.session.idle();
+    this.buffer.clear();
     await deleteBlob(this.ctx.container, this.blobName);
   }
 }

@@ -21,7 +21,8 @@ import type { Readable } from 'node:stream';
 import { StorageError, type FileWriter } from './driver.js';
 import { CHUNK_QUANTUM } from './gcs-options.js';
 import { cancelSession, createSession, queryStatus, uploadChunk, type SessionContext } from './gcs-session.js';
-import { takeFront } from './object-store.js';
+import { readStream } from './object-store.js';
+import { ChunkBuffer, WriterSession, type OpenWriters } from './object-writer.js';
 
 export const SESSION_TYPE = 'application/x-docker-upload-session';
 export const BLOB_TYPE = 'application/octet-stream';
@@ -41,7 +42,7 @@ export interface ObjectMeta {
 export interface WriterContext extends SessionContext {
   readonly chunkSize: number;
   /** Writers with an open session, by object name: a reader of their bytes asks them to checkpoint. */
-  readonly openWriters: Map<string, GcsWriter>;
+  readonly openWriters: OpenWriters<GcsWriter>;
   head(objectName: string): Promise<ObjectMeta | null>;
   download(objectName: string): Promise<Readable>;
   save(objectName: string, content: Buffer, contentType: string, metadata?: Record<string, string>): Promise<void>;
@@ -65,38 +66,24 @@ export function fileSize(m: ObjectMeta): number {
   return (Number.isSafeInteger(offset) && offset > 0 ? offset : 0) + m.size;
 }
 
-async function readAll(stream: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    n += (c as Buffer).length;
-    if (n > limit) {
-      stream.destroy();
-      throw new Error(`more than ${limit} bytes`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks, n);
-}
-
 export class GcsWriter implements FileWriter {
-  private session: string | null = null;
-  /** Bytes the session holds. */
+  /** The resumable upload session's URI, once there is one. */
+  private sessionURI: string | null = null;
+  /** Bytes the upload session holds. */
   private offset = 0;
-  private buffer: Buffer[] = [];
-  private bufferBytes = 0;
+  private readonly buffer = new ChunkBuffer();
   private total = 0;
   /** Something changed since the state was read: close() must save it. */
   private dirty = true;
-  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
-  private inFlight: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private readonly session: WriterSession;
 
   private constructor(
     private readonly ctx: WriterContext,
     private readonly objectName: string,
     private readonly path: string,
-  ) {}
+  ) {
+    this.session = new WriterSession(ctx.name, path, () => ctx.openWriters.release(objectName, this));
+  }
 
   /** A writer that starts the file afresh (append=false); an older session is left to expire. */
   static fresh(ctx: WriterContext, objectName: string, path: string): GcsWriter {
@@ -106,10 +93,6 @@ export class GcsWriter implements FileWriter {
   private register(): this {
     this.ctx.openWriters.set(this.objectName, this);
     return this;
-  }
-
-  private unregister(): void {
-    if (this.ctx.openWriters.get(this.objectName) === this) this.ctx.openWriters.delete(this.objectName);
   }
 
   /** A writer that continues what earlier sessions wrote (append=true); empty when there is nothing. */
@@ -147,7 +130,7 @@ export class GcsWriter implements FileWriter {
     const rawOffset = metaValue(m, META_OFFSET) || '0';
     let offset = /^\d+$/.test(rawOffset) ? Number(rawOffset) : NaN;
     if (!Number.isSafeInteger(offset)) throw new StorageError(`${ctx.name}: the upload state of ${path} has an invalid Offset ${JSON.stringify(rawOffset)}`, ctx.name, path);
-    let tail = await readAll(await ctx.download(this.objectName), limit).catch((err) => {
+    let tail = await readStream(await ctx.download(this.objectName), limit).catch((err) => {
       throw new StorageError(`${ctx.name}: cannot read the upload state of ${path}: ${(err as Error).message}`, ctx.name, path);
     });
     if (uri === null) {
@@ -168,10 +151,9 @@ export class GcsWriter implements FileWriter {
         this.dirty = true;
       }
     }
-    this.session = uri;
+    this.sessionURI = uri;
     this.offset = offset;
     if (tail.length > 0) this.buffer.push(tail);
-    this.bufferBytes = tail.length;
     this.total = offset + tail.length;
     return true;
   }
@@ -189,45 +171,25 @@ export class GcsWriter implements FileWriter {
     return this.total;
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
-  }
-
   async write(chunk: Buffer): Promise<void> {
-    this.check();
+    this.session.check();
     if (chunk.length === 0) return;
     this.dirty = true;
     this.total += chunk.length;
     this.buffer.push(chunk);
-    this.bufferBytes += chunk.length;
-    while (this.bufferBytes >= this.ctx.chunkSize) await this.send(this.take(this.ctx.chunkSize));
-  }
-
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.bufferBytes -= n;
-    return takeFront(this.buffer, n);
+    await this.buffer.sendParts(() => this.ctx.chunkSize, (part) => this.send(part));
   }
 
   /** Upload one chunk once the previous one is acknowledged: one in flight while the next fills. */
   private async send(body: Buffer): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
-    this.inFlight = this.upload(body).catch((err) => {
-      this.failure = err;
-    });
+    await this.session.settle();
+    this.session.launch(this.upload(body));
   }
 
   private async upload(body: Buffer): Promise<void> {
-    this.session ??= await createSession(this.ctx, this.objectName, this.path);
-    await uploadChunk(this.ctx, this.session, body, this.offset, null, this.path);
+    this.sessionURI ??= await createSession(this.ctx, this.objectName, this.path);
+    await uploadChunk(this.ctx, this.sessionURI, body, this.offset, null, this.path);
     this.offset += body.length;
-  }
-
-  private async settle(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
   }
 
   /**
@@ -235,17 +197,17 @@ export class GcsWriter implements FileWriter {
    * as a writer appending to it, which copies the file into a new session.
    */
   async checkpoint(): Promise<void> {
-    this.check();
-    await this.settle();
-    if (this.session === null) {
+    this.session.check();
+    await this.session.settle();
+    if (this.sessionURI === null) {
       // Everything is still in the buffer: store a copy, keep writing into the buffer.
-      await this.ctx.save(this.objectName, Buffer.concat(this.buffer, this.bufferBytes), BLOB_TYPE);
+      await this.ctx.save(this.objectName, this.buffer.copy(), BLOB_TYPE);
       this.dirty = true;
       return;
     }
-    await uploadChunk(this.ctx, this.session, this.take(this.bufferBytes), this.offset, this.total, this.path);
+    await uploadChunk(this.ctx, this.sessionURI, this.buffer.takeAll(), this.offset, this.total, this.path);
     const size = this.total;
-    this.session = null;
+    this.sessionURI = null;
     this.offset = 0;
     this.total = 0;
     await this.refill(size);
@@ -253,46 +215,41 @@ export class GcsWriter implements FileWriter {
 
   /** End the session: whole 256 KiB units go to the store, the rest into the state object. */
   async close(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'closed';
-    this.unregister();
-    await this.settle();
+    if (!this.session.close()) return;
+    await this.session.settle();
     if (!this.dirty) return;
-    const units = this.bufferBytes - (this.bufferBytes % CHUNK_QUANTUM);
-    if (units > 0) await this.upload(this.take(units));
-    const tail = this.take(this.bufferBytes);
-    await this.ctx.save(this.objectName, tail, SESSION_TYPE, { [META_SESSION]: this.session ?? '', [META_OFFSET]: String(this.offset) });
+    const units = this.buffer.size - (this.buffer.size % CHUNK_QUANTUM);
+    if (units > 0) await this.upload(this.buffer.take(units));
+    const tail = this.buffer.takeAll();
+    await this.ctx.save(this.objectName, tail, SESSION_TYPE, { [META_SESSION]: this.sessionURI ?? '', [META_OFFSET]: String(this.offset) });
     this.dirty = false;
   }
 
   /** Complete the session with the tail (or store the bytes at once when there is no session). */
   async commit(): Promise<void> {
-    this.check();
-    this.state = 'committed';
-    this.unregister();
-    await this.settle();
-    const rest = this.take(this.bufferBytes);
-    if (this.session === null) {
+    this.session.check();
+    this.session.end('committed');
+    await this.session.settle();
+    const rest = this.buffer.takeAll();
+    if (this.sessionURI === null) {
       await this.ctx.save(this.objectName, rest, BLOB_TYPE);
     } else {
-      await uploadChunk(this.ctx, this.session, rest, this.offset, this.total, this.path);
+      await uploadChunk(this.ctx, this.sessionURI, rest, this.offset, this.total, this.path);
       this.offset = this.total;
     }
   }
 
   async cancel(): Promise<void> {
-    this.state = 'cancelled';
-    this.unregister();
+    this.session.end('cancelled');
     await this.cancelUpload();
     await this.ctx.remove(this.objectName);
   }
 
   private async cancelUpload(): Promise<void> {
-    await this.inFlight;
-    this.buffer = [];
-    this.bufferBytes = 0;
-    if (this.session) await cancelSession(this.ctx, this.session);
-    this.session = null;
+    await this.session.idle();
+    this.buffer.clear();
+    if (this.sessionURI) await cancelSession(this.ctx, this.sessionURI);
+    this.sessionURI = null;
   }
 }
 

@@ -19,6 +19,7 @@ import { mediaGet, type MediaContext } from './gcs-media.js';
 import { parseGcsOptions, type GcsSettings } from './gcs-options.js';
 import { BLOB_TYPE, fileSize, GcsWriter, isUploadState, materialize, SESSION_TYPE, type ObjectMeta, type WriterContext } from './gcs-writer.js';
 import { checkReadArgs, eachLimited, emptyStream, listingOf, readStream, redirectable, walkListing } from './object-store.js';
+import { OpenWriters } from './object-writer.js';
 
 const NAME = 'gcs';
 const GOOGLE_ENDPOINT = 'https://storage.googleapis.com';
@@ -80,7 +81,7 @@ export class GcsDriver implements StorageDriver, WriterContext, MediaContext {
   readonly apiEndpoint: string;
   readonly jsonBase: string;
   readonly userAgent: string;
-  readonly openWriters = new Map<string, GcsWriter>();
+  readonly openWriters = new OpenWriters<GcsWriter>();
   private readonly storage: Storage;
   private readonly objects: Bucket;
   /** Signs redirect URLs: a client holding the service-account key, or the default credentials' client. */

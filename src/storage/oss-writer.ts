@@ -18,7 +18,7 @@ import { StorageError, type FileWriter } from './driver.js';
 import { ossError, type OssApi, type PartInfo } from './oss-api.js';
 import { MAX_PARTS, MIN_PART_SIZE } from './oss-options.js';
 import { evenRanges, partSizeFor } from './s3-parts.js';
-import { takeFront } from './object-store.js';
+import { ChunkBuffer, WriterSession, type OpenWriters } from './object-writer.js';
 
 /** What a writer needs from its driver. */
 export interface WriterContext {
@@ -26,7 +26,7 @@ export interface WriterContext {
   readonly api: OssApi;
   readonly chunkSize: number;
   /** Writers with an open session, by key: a reader of in-progress bytes asks them to checkpoint. */
-  readonly openWriters: Map<string, OssWriter>;
+  readonly openWriters: OpenWriters<OssWriter>;
 }
 
 /** The bytes an upload holds: its parts numbered 1, 2, ... without a gap (later ones are overwritten). */
@@ -64,20 +64,19 @@ export class OssWriter implements FileWriter {
   private baseSize = 0;
   /** The object at the key is a snapshot of bytes now (or soon) in the upload: delete it then. */
   private snapshot = false;
-  private buffer: Buffer[] = [];
-  private bufferBytes = 0;
+  private readonly buffer = new ChunkBuffer();
   private total = 0;
   /** Upload ids this writer supersedes: aborted when it closes or commits. */
   private stale: string[] = [];
-  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
-  private inFlight: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private readonly session: WriterSession;
 
   private constructor(
     private readonly ctx: WriterContext,
     private readonly key: string,
     private readonly path: string,
-  ) {}
+  ) {
+    this.session = new WriterSession(ctx.name, path, () => ctx.openWriters.release(key, this));
+  }
 
   /** A writer that starts the file afresh (append=false): earlier bytes at the key are dropped now. */
   static async fresh(ctx: WriterContext, key: string, path: string): Promise<OssWriter> {
@@ -115,10 +114,6 @@ export class OssWriter implements FileWriter {
     return this;
   }
 
-  private unregister(): void {
-    if (this.ctx.openWriters.get(this.key) === this) this.ctx.openWriters.delete(this.key);
-  }
-
   get size(): number {
     return this.total;
   }
@@ -128,17 +123,11 @@ export class OssWriter implements FileWriter {
   }
 
   private check(): void {
-    if (this.failure) throw ossError(this.ctx.name, this.path, 'write to', this.failure);
-    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
+    this.session.check((failure) => ossError(this.ctx.name, this.path, 'write to', failure));
   }
 
   private nextPartSize(): number {
     return partSizeFor(Math.min(MAX_PARTS, this.parts.length + 1), this.ctx.chunkSize);
-  }
-
-  private take(n: number): Buffer {
-    this.bufferBytes -= n;
-    return takeFront(this.buffer, n);
   }
 
   /** Run a step; an error from OSS becomes one naming the driver, the action and the path. */
@@ -162,8 +151,7 @@ export class OssWriter implements FileWriter {
     if (this.baseSize > 0) await this.absorbBase();
     this.total += chunk.length;
     this.buffer.push(chunk);
-    this.bufferBytes += chunk.length;
-    while (this.bufferBytes >= this.nextPartSize()) await this.sendPart(this.take(this.nextPartSize()));
+    await this.buffer.sendParts(() => this.nextPartSize(), (part) => this.sendPart(part));
   }
 
   /** Complete the upload whose last part is too small to be followed, and go on from that object. */
@@ -190,7 +178,6 @@ export class OssWriter implements FileWriter {
       const bytes = await this.ctx.api.getBuffer(this.key);
       if (bytes.length !== size) throw this.fail(`changed while being appended to (${bytes.length} bytes, expected ${size})`);
       this.buffer.unshift(bytes);
-      this.bufferBytes += bytes.length;
       this.snapshot = true; // deleted once a part carries these bytes
     }
     this.baseSize = 0;
@@ -202,50 +189,41 @@ export class OssWriter implements FileWriter {
 
   /** Upload one part once the previous one is sent: one part in flight while the next fills. */
   private async sendPart(body: Buffer): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    await this.session.settle();
     await this.ensureUpload();
     const number = this.parts.length + 1;
     if (number > MAX_PARTS) throw this.fail(`needs more than ${MAX_PARTS} parts`);
     const part: PartInfo = { number, etag: '', size: body.length };
     this.parts.push(part);
-    this.inFlight = this.ctx.api
-      .uploadPart(this.key, this.uploadId!, number, body)
-      .then(async (etag) => {
+    this.session.launch(
+      this.ctx.api.uploadPart(this.key, this.uploadId!, number, body).then(async (etag) => {
         part.etag = etag;
         if (this.snapshot) {
           this.snapshot = false;
           await this.ctx.api.deleteOne(this.key);
         }
-      })
-      .catch((err) => {
-        this.failure = err;
-      });
+      }),
+    );
   }
 
   /** End the session: what it holds becomes one more part, so a later session can resume. */
   async close(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'closed';
-    this.unregister();
+    if (!this.session.close()) return;
     await this.guard('close', () => this.flush());
   }
 
   private async flush(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
-    if (this.bufferBytes > 0) {
-      await this.sendPart(this.take(this.bufferBytes));
-      await this.inFlight;
-      if (this.failure) throw this.failure;
+    await this.session.settle();
+    if (this.buffer.size > 0) {
+      await this.sendPart(this.buffer.takeAll());
+      await this.session.settle();
     }
     await this.abortStale();
   }
 
   async commit(): Promise<void> {
     this.check();
-    this.state = 'committed';
-    this.unregister();
+    this.session.end('committed');
     await this.guard('commit', () => this.finish());
   }
 
@@ -257,13 +235,11 @@ export class OssWriter implements FileWriter {
   }
 
   private async finish(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    await this.session.settle();
     if (this.uploadId) {
-      if (this.bufferBytes > 0) {
-        await this.sendPart(this.take(this.bufferBytes));
-        await this.inFlight;
-        if (this.failure) throw this.failure;
+      if (this.buffer.size > 0) {
+        await this.sendPart(this.buffer.takeAll());
+        await this.session.settle();
       }
       if (this.parts.length > 0) {
         await this.ctx.api.complete(this.key, this.uploadId, this.parts);
@@ -273,7 +249,7 @@ export class OssWriter implements FileWriter {
       }
     } else if (this.baseSize === 0) {
       // Everything is in the buffer (or nothing was written): one PutObject.
-      await this.ctx.api.put(this.key, this.take(this.bufferBytes));
+      await this.ctx.api.put(this.key, this.buffer.takeAll());
     } // else: nothing was appended to the object at the key, which holds every byte already.
     this.snapshot = false; // replaced by the complete object
     this.uploadId = null;
@@ -283,15 +259,13 @@ export class OssWriter implements FileWriter {
   }
 
   async cancel(): Promise<void> {
-    this.state = 'cancelled';
-    this.unregister();
+    this.session.end('cancelled');
     await this.guard('cancel', () => this.discard());
   }
 
   private async discard(): Promise<void> {
-    await this.inFlight;
-    this.buffer = [];
-    this.bufferBytes = 0;
+    await this.session.idle();
+    this.buffer.clear();
     if (this.uploadId) this.stale.push(this.uploadId);
     this.uploadId = null;
     await this.abortStale();

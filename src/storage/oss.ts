@@ -15,6 +15,7 @@ import { COPY_CONCURRENCY, encryptionHeaders, makeOssClient, MAX_PARTS, parseOss
 import { abortUploadsUnder, OssWriter, uploadSize, type WriterContext } from './oss-writer.js';
 import { evenRanges } from './s3-parts.js';
 import { byteRange, checkReadArgs, eachLimited, emptyStream, listingOf, readCompleting, redirectable, walkListing } from './object-store.js';
+import { OpenWriters } from './object-writer.js';
 
 const NAME = 'oss';
 /** Signed redirect URLs live this long, as Distribution's. */
@@ -36,7 +37,7 @@ export class OssDriver implements StorageDriver, WriterContext {
   readonly name = NAME;
   readonly api: OssApi;
   readonly chunkSize: number;
-  readonly openWriters = new Map<string, OssWriter>();
+  readonly openWriters = new OpenWriters<OssWriter>();
   readonly settings: OssSettings;
   private readonly redirect: boolean;
 

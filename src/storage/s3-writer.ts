@@ -34,7 +34,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StorageError, type FileWriter } from './driver.js';
 import { baseCopyRanges, MAX_PARTS, MIN_PART_SIZE, partSizeFor } from './s3-parts.js';
-import { takeFront } from './object-store.js';
+import { ChunkBuffer, WriterSession, type OpenWriters } from './object-writer.js';
 
 export const PENDING_SUFFIX = '~pending';
 const META_UPLOAD = 'wharf-upload-id';
@@ -58,7 +58,7 @@ export interface WriterContext {
   putParams(): PutParams;
   copySource(key: string): string;
   /** Writers with an open session, by key: a reader of in-progress bytes asks them to checkpoint. */
-  readonly openWriters: Map<string, S3Writer>;
+  readonly openWriters: OpenWriters<S3Writer>;
 }
 
 interface Part {
@@ -148,23 +148,22 @@ export class S3Writer implements FileWriter {
   private parts: Part[] = [];
   /** Leading bytes that live in the committed object at `key` and in no part yet. */
   private baseSize = 0;
-  private buffer: Buffer[] = [];
-  private bufferBytes = 0;
+  private readonly buffer = new ChunkBuffer();
   private total = 0;
   /** A pending object exists in the bucket (to replace on close, to delete on commit or cancel). */
   private pendingExists = false;
   /** Upload ids this writer supersedes: aborted once its own state is saved. */
   private stale: string[] = [];
   private dirty = false;
-  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
-  private inFlight: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private readonly session: WriterSession;
 
   private constructor(
     private readonly ctx: WriterContext,
     private readonly key: string,
     private readonly path: string,
-  ) {}
+  ) {
+    this.session = new WriterSession(ctx.name, path, () => ctx.openWriters.release(key, this));
+  }
 
   /** A writer that starts the file afresh (append=false). */
   static async fresh(ctx: WriterContext, key: string, path: string, lookForPending = true): Promise<S3Writer> {
@@ -207,7 +206,7 @@ export class S3Writer implements FileWriter {
         w.parts = parts;
       }
       w.total = w.parts.reduce((n, p) => n + p.Size, 0) + pending.tail.length;
-      if (pending.tail.length > 0) w.push(pending.tail);
+      if (pending.tail.length > 0) w.buffer.push(pending.tail);
       if (w.total !== pending.size) {
         throw new StorageError(`${ctx.name}: the upload state of ${path} is inconsistent (${w.total} != ${pending.size} bytes)`, ctx.name, path);
       }
@@ -219,70 +218,44 @@ export class S3Writer implements FileWriter {
   }
 
   private register(): this {
-    this.ctx.openWriters.set(this.key, this as unknown as S3Writer);
+    this.ctx.openWriters.set(this.key, this);
     return this;
-  }
-
-  private unregister(): void {
-    if (this.ctx.openWriters.get(this.key) === (this as unknown as S3Writer)) this.ctx.openWriters.delete(this.key);
   }
 
   get size(): number {
     return this.total;
   }
 
-  private push(chunk: Buffer): void {
-    this.buffer.push(chunk);
-    this.bufferBytes += chunk.length;
-  }
-
-  /** The first `n` buffered bytes, removed from the buffer. */
-  private take(n: number): Buffer {
-    this.bufferBytes -= n;
-    return takeFront(this.buffer, n);
-  }
-
-  private takeAll(): Buffer {
-    return this.take(this.bufferBytes);
-  }
-
   private nextPartSize(): number {
     return partSizeFor(Math.min(MAX_PARTS, this.parts.length + 1), this.ctx.chunkSize);
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
-  }
-
   async write(chunk: Buffer): Promise<void> {
-    this.check();
+    this.session.check();
     if (chunk.length === 0) return;
     if (this.baseSize > 0) await this.absorbBase();
     this.dirty = true;
     this.total += chunk.length;
-    this.push(chunk);
-    while (this.bufferBytes >= this.nextPartSize()) await this.sendPart(this.take(this.nextPartSize()));
+    this.buffer.push(chunk);
+    await this.buffer.sendParts(() => this.nextPartSize(), (part) => this.sendPart(part));
   }
 
   /** Start uploading one part once the previous one is sent: one part in flight while the next fills. */
   private async sendPart(body: Buffer): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    await this.session.settle();
     await this.ensureUpload();
     const partNumber = this.parts.length + 1;
     if (partNumber > MAX_PARTS) throw new StorageError(`${this.ctx.name}: ${this.path} needs more than ${MAX_PARTS} parts`, this.ctx.name, this.path);
     // Reserve the number now; the part is recorded when S3 has it.
     const placeholder: Part = { PartNumber: partNumber, ETag: '', Size: body.length };
     this.parts.push(placeholder);
-    this.inFlight = this.ctx.client
-      .send(new UploadPartCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: this.uploadId!, PartNumber: partNumber, Body: body, ContentLength: body.length }))
-      .then((res) => {
-        placeholder.ETag = res.ETag!;
-      })
-      .catch((err) => {
-        this.failure = err;
-      });
+    this.session.launch(
+      this.ctx.client
+        .send(new UploadPartCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: this.uploadId!, PartNumber: partNumber, Body: body, ContentLength: body.length }))
+        .then((res) => {
+          placeholder.ETag = res.ETag!;
+        }),
+    );
   }
 
   private async ensureUpload(): Promise<void> {
@@ -315,20 +288,16 @@ export class S3Writer implements FileWriter {
       const bytes = Buffer.from(await res.Body!.transformToByteArray());
       if (bytes.length !== size) throw new StorageError(`${this.ctx.name}: ${this.path} changed while being appended to`, this.ctx.name, this.path);
       this.buffer.unshift(bytes);
-      this.bufferBytes += bytes.length;
     }
     this.baseSize = 0;
   }
 
   /** End the session, keeping what was written for a later `writer(path, true)`. */
   async close(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'closed';
-    this.unregister();
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    if (!this.session.close()) return;
+    await this.session.settle();
     if (!this.dirty) return;
-    const tail = Buffer.concat(this.buffer, this.bufferBytes);
+    const tail = this.buffer.copy();
     await this.ctx.client.send(
       new PutObjectCommand({
         Bucket: this.ctx.bucket,
@@ -344,9 +313,8 @@ export class S3Writer implements FileWriter {
   }
 
   async commit(): Promise<void> {
-    this.check();
-    this.state = 'committed';
-    this.unregister();
+    this.session.check();
+    this.session.end('committed');
     await this.finish();
   }
 
@@ -355,7 +323,7 @@ export class S3Writer implements FileWriter {
    * as a writer appending to that object.
    */
   async checkpoint(): Promise<void> {
-    this.check();
+    this.session.check();
     await this.finish();
     this.baseSize = this.total;
     this.uploadId = null;
@@ -364,11 +332,10 @@ export class S3Writer implements FileWriter {
   }
 
   private async finish(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
+    await this.session.settle();
     if (this.uploadId) {
-      if (this.bufferBytes > 0 || this.parts.length === 0) {
-        const body = this.takeAll();
+      if (this.buffer.size > 0 || this.parts.length === 0) {
+        const body = this.buffer.takeAll();
         const partNumber = this.parts.length + 1;
         const res = await this.ctx.client.send(
           new UploadPartCommand({ Bucket: this.ctx.bucket, Key: this.key, UploadId: this.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
@@ -385,7 +352,7 @@ export class S3Writer implements FileWriter {
       );
     } else if (this.baseSize === 0) {
       // Everything is in the tail (or nothing was written): one PUT.
-      const body = this.takeAll();
+      const body = this.buffer.takeAll();
       await this.ctx.client.send(
         new PutObjectCommand({ Bucket: this.ctx.bucket, Key: this.key, Body: body, ContentLength: body.length, ...this.ctx.putParams() } as never),
       );
@@ -398,12 +365,9 @@ export class S3Writer implements FileWriter {
   }
 
   async cancel(): Promise<void> {
-    const wasOpen = this.state === 'open';
-    this.state = 'cancelled';
-    this.unregister();
-    await this.inFlight;
-    this.buffer = [];
-    this.bufferBytes = 0;
+    const wasOpen = this.session.end('cancelled');
+    await this.session.idle();
+    this.buffer.clear();
     if (this.uploadId) this.stale.push(this.uploadId);
     this.uploadId = null;
     await this.abortStale();

@@ -38,6 +38,7 @@ import {
   type WriterContext,
 } from './s3-writer.js';
 import { byteRange, checkReadArgs, emptyStream, eachLimited, listingOf, readCompleting, redirectable, sendCoalesced, walkListing } from './object-store.js';
+import { OpenWriters } from './object-writer.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
@@ -61,7 +62,7 @@ export class S3Driver implements StorageDriver, WriterContext {
   readonly client: S3Client;
   readonly bucket: string;
   readonly chunkSize: number;
-  readonly openWriters = new Map<string, S3Writer>();
+  readonly openWriters = new OpenWriters<S3Writer>();
   readonly settings: S3Settings;
   private readonly presigner: S3Client;
   private readonly redirect: boolean;

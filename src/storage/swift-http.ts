@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { readStream } from './object-store.js';
 
 /** An answer the driver did not expect, with what the server said. */
 export class SwiftError extends Error {
@@ -69,18 +70,8 @@ export function send(agents: Agents, spec: RequestSpec): Promise<http.IncomingMe
 }
 
 /** The response body, refusing more than `limit` bytes (listings and auth answers, not files). */
-export async function readBody(res: http.IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res) {
-    n += (c as Buffer).length;
-    if (n > limit) {
-      res.destroy();
-      throw new Error(`swift: an answer of more than ${limit} bytes`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks, n);
+export function readBody(res: http.IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  return readStream(res, limit, () => new Error(`swift: an answer of more than ${limit} bytes`));
 }
 
 /** Read and drop a body so the connection can be reused. */

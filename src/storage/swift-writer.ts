@@ -19,6 +19,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { StorageError, type FileWriter } from './driver.js';
 import type { SwiftConnection } from './swift-client.js';
+import { WriterSession } from './object-writer.js';
 import { drain, errorText, SwiftError, type UploadStream } from './swift-http.js';
 import { segmentName, segmentNumber, type SwiftNames } from './swift-options.js';
 
@@ -57,8 +58,7 @@ interface Segment {
 export class SwiftWriter implements FileWriter {
   private total: number;
   private current: Segment | null = null;
-  private state: 'open' | 'closed' | 'committed' | 'cancelled' = 'open';
-  private failure: unknown = null;
+  private readonly session: WriterSession;
 
   private constructor(
     private readonly ctx: SwiftWriterContext,
@@ -68,6 +68,7 @@ export class SwiftWriter implements FileWriter {
     private next: number,
     size: number,
   ) {
+    this.session = new WriterSession(ctx.name, path);
     this.total = size;
   }
 
@@ -127,13 +128,8 @@ export class SwiftWriter implements FileWriter {
     return this.total;
   }
 
-  private check(): void {
-    if (this.failure) throw this.failure;
-    if (this.state !== 'open') throw new Error(`${this.ctx.name}: writer for ${this.path} is ${this.state}`);
-  }
-
   async write(chunk: Buffer): Promise<void> {
-    this.check();
+    this.session.check();
     try {
       let offset = 0;
       while (offset < chunk.length) {
@@ -149,7 +145,7 @@ export class SwiftWriter implements FileWriter {
         if (seg.bytes === this.ctx.chunkSize) await this.endSegment();
       }
     } catch (err) {
-      this.failure = err;
+      this.session.fail(err);
       this.current?.stream.abort();
       this.current = null;
       throw err;
@@ -183,22 +179,21 @@ export class SwiftWriter implements FileWriter {
     try {
       await this.endSegment();
     } catch (err) {
-      this.failure = err;
+      this.session.fail(err);
       throw err;
     }
   }
 
   /** End the session: every byte written is in a segment, and the manifest names them. */
   async close(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'closed';
-    if (this.failure) throw this.failure;
+    if (!this.session.close()) return;
+    if (this.session.failed) throw this.session.failed;
     await this.flush();
   }
 
   async commit(): Promise<void> {
-    this.check();
-    this.state = 'committed';
+    this.session.check();
+    this.session.end('committed');
     await this.flush();
     await this.settled();
   }
@@ -227,7 +222,7 @@ export class SwiftWriter implements FileWriter {
 
   /** Discard the file: its manifest and every segment, from this session and earlier ones. */
   async cancel(): Promise<void> {
-    this.state = 'cancelled';
+    this.session.end('cancelled');
     this.current?.stream.abort();
     this.current = null;
     await this.ctx.conn.delete(this.object);
