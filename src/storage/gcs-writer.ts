@@ -22,7 +22,7 @@ import { StorageError, type FileWriter } from './driver.js';
 import { CHUNK_QUANTUM } from './gcs-options.js';
 import { cancelSession, createSession, queryStatus, uploadChunk, type SessionContext } from './gcs-session.js';
 import { readStream } from './object-store.js';
-import { ChunkBuffer, WriterSession, type OpenWriters } from './object-writer.js';
+import { ChunkBuffer, completeUnfinished, WriterSession, type OpenWriters } from './object-writer.js';
 
 export const SESSION_TYPE = 'application/x-docker-upload-session';
 export const BLOB_TYPE = 'application/octet-stream';
@@ -259,8 +259,5 @@ export class GcsWriter implements FileWriter {
  * committed. Nothing to do when it is no longer unfinished.
  */
 export async function materialize(ctx: WriterContext, objectName: string, path: string): Promise<void> {
-  const open = ctx.openWriters.get(objectName);
-  if (open) return open.checkpoint();
-  const w = await GcsWriter.resumeUnfinished(ctx, objectName, path);
-  await w?.commit();
+  await completeUnfinished(ctx.openWriters, objectName, () => GcsWriter.resumeUnfinished(ctx, objectName, path));
 }

@@ -2,6 +2,7 @@
  * Pieces the object-store drivers' writers share (s3, oss, gcs and azure buffer chunks into parts
  * with one request in flight; swift streams its segments but keeps the same session states).
  */
+import type { FileWriter } from './driver.js';
 import { takeFront } from './object-store.js';
 
 /** Bytes written and not sent yet, taken from the front as parts. */
@@ -127,4 +128,25 @@ export class OpenWriters<W> extends Map<string, W> {
   release(key: string, writer: W): void {
     if (this.get(key) === writer) this.delete(key);
   }
+}
+
+/**
+ * Turn a file still being written into its object, for a reader that needs its bytes: the writer
+ * of this process holding it checkpoints (and goes on writing); otherwise `resumeUnfinished` takes
+ * the upload over (null: there is none) and commits it. Whether there was anything to complete.
+ */
+export async function completeUnfinished(
+  openWriters: OpenWriters<{ checkpoint(): Promise<void> }>,
+  key: string,
+  resumeUnfinished: () => Promise<FileWriter | null>,
+): Promise<boolean> {
+  const open = openWriters.get(key);
+  if (open) {
+    await open.checkpoint();
+    return true;
+  }
+  const w = await resumeUnfinished();
+  if (!w) return false;
+  await w.commit();
+  return true;
 }

@@ -15,7 +15,7 @@ import { COPY_CONCURRENCY, encryptionHeaders, makeOssClient, MAX_PARTS, parseOss
 import { abortUploadsUnder, OssWriter, uploadSize, type WriterContext } from './oss-writer.js';
 import { evenRanges } from './s3-parts.js';
 import { byteRange, checkReadArgs, eachLimited, emptyStream, listingOf, readCompleting, redirectable, walkListing } from './object-store.js';
-import { OpenWriters } from './object-writer.js';
+import { completeUnfinished, OpenWriters } from './object-writer.js';
 
 const NAME = 'oss';
 /** Signed redirect URLs live this long, as Distribution's. */
@@ -88,17 +88,9 @@ export class OssDriver implements StorageDriver, WriterContext {
   }
 
   /** Complete the upload of a file still being written into its object. False when there is none. */
-  private async materialize(path: string): Promise<boolean> {
+  private materialize(path: string): Promise<boolean> {
     const key = this.key(path);
-    const open = this.openWriters.get(key);
-    if (open) {
-      await open.checkpoint();
-      return true;
-    }
-    if ((await this.api.uploadsOf(key)).length === 0) return false;
-    const w = await OssWriter.resume(this, key, path);
-    await w.commit();
-    return true;
+    return completeUnfinished(this.openWriters, key, async () => ((await this.api.uploadsOf(key)).length === 0 ? null : OssWriter.resume(this, key, path)));
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {

@@ -38,7 +38,7 @@ import {
   type WriterContext,
 } from './s3-writer.js';
 import { byteRange, checkReadArgs, emptyStream, eachLimited, listingOf, readCompleting, redirectable, sendCoalesced, walkListing } from './object-store.js';
-import { OpenWriters } from './object-writer.js';
+import { completeUnfinished, OpenWriters } from './object-writer.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
@@ -139,17 +139,9 @@ export class S3Driver implements StorageDriver, WriterContext {
   }
 
   /** Turn a closed writer's state (parts + pending tail) into the object. False when there is none. */
-  private async materialize(path: string): Promise<boolean> {
+  private materialize(path: string): Promise<boolean> {
     const key = this.key(path);
-    const open = this.openWriters.get(key);
-    if (open) {
-      await open.checkpoint();
-      return true;
-    }
-    if ((await pendingSize(this, key)) === null) return false;
-    const w = await S3Writer.resume(this, key, path);
-    await w.commit();
-    return true;
+    return completeUnfinished(this.openWriters, key, async () => ((await pendingSize(this, key)) === null ? null : S3Writer.resume(this, key, path)));
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
