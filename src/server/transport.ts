@@ -11,10 +11,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import * as http2 from 'node:http2';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { listen } from './app.js';
 import { ACME_TLS_ALPN, AcmeCertificates, clientHelloALPN, type AcmeOptions, type KeyAndCert } from './tls/acme.js';
 import { clientAllowed, type ResolvedTls } from './tls/options.js';
 
@@ -31,9 +31,14 @@ export interface TransportOptions {
   log: Logger;
   /** Let's Encrypt renewal window and check interval; internal (tests), not a configuration key. */
   acme?: Pick<AcmeOptions, 'renewBeforeMs' | 'checkEveryMs'>;
+  /** `http.net`: `unix` makes `addr` a socket path. */
+  net?: 'tcp' | 'unix';
+  /** `http.draintimeout` (ms): on close, stop accepting and let requests in flight finish this long. */
+  drainMs?: number;
 }
 
 export interface Transport {
+  /** 0 on a unix socket. */
   port: number;
   scheme: 'http' | 'https';
   close(): Promise<void>;
@@ -86,15 +91,64 @@ function parseAddr(addr: string): { host?: string; port: number } {
   return { host: i <= 0 ? undefined : addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
 }
 
-function listenOn(server: NetServer, addr: string): Promise<number> {
-  const { host, port } = parseAddr(addr);
+function listenOn(server: NetServer, addr: string, net: 'tcp' | 'unix' = 'tcp'): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    const done = () => {
       server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? (a as AddressInfo).port : 0);
+    };
+    if (net === 'unix') server.listen(addr, done);
+    else {
+      const { host, port } = parseAddr(addr);
+      server.listen(port, host, done);
+    }
   });
+}
+
+/**
+ * A socket file left by a registry that died is removed; one that a live process answers on is
+ * not (listening then fails with EADDRINUSE, as Distribution's does).
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = netConnect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (!alive) unlinkSync(path);
+}
+
+/** Counts requests in flight, for draining. */
+function counting(handler: Handler): { handler: Handler; active: () => number } {
+  let active = 0;
+  return {
+    handler: (req, res) => {
+      active++;
+      let done = false;
+      const finish = () => {
+        if (!done) {
+          done = true;
+          active--;
+        }
+      };
+      res.once('finish', finish);
+      res.once('close', finish);
+      handler(req, res);
+    },
+    active: () => active,
+  };
+}
+
+/** Wait until nothing is in flight or `ms` passed. */
+async function drained(active: () => number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 function withH2Window(server: http2.Http2Server | http2.Http2SecureServer): void {
@@ -154,10 +208,23 @@ function trackSockets(server: NetServer): Set<Socket> {
   return sockets;
 }
 
-function closer(servers: NetServer[], sockets: Set<Socket>, onClose: () => void = () => undefined): () => Promise<void> {
+/**
+ * Stop accepting at once; with `drainMs`, let requests in flight finish first (idle keep-alive
+ * connections are closed now), then cut whatever is left.
+ */
+function closer(
+  servers: NetServer[],
+  sockets: Set<Socket>,
+  onClose: () => void = () => undefined,
+  drain?: { ms: number; active: () => number },
+): () => Promise<void> {
   return async () => {
     onClose();
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
+    if (drain && drain.ms > 0) {
+      for (const s of servers) (s as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      await drained(drain.active, drain.ms);
+    }
     for (const s of sockets) s.destroy();
     await Promise.all(closed);
   };
@@ -165,10 +232,17 @@ function closer(servers: NetServer[], sockets: Set<Socket>, onClose: () => void 
 
 export async function listenTransport(handler: Handler, addr: string, opts: TransportOptions): Promise<Transport> {
   const { tls, log } = opts;
+  const net = opts.net ?? 'tcp';
+  const inflight = counting(handler);
+  const drain = { ms: opts.drainMs ?? 0, active: inflight.active };
+  handler = inflight.handler;
   const h = forBothVersions(handler);
+  if (net === 'unix') await removeStaleSocket(addr);
   if (!tls && !opts.h2c) {
-    const running = await listen(handler, addr);
-    return { port: running.port, scheme: 'http', close: running.close };
+    const server = createHttpServer(HTTP1_TIMEOUTS, handler);
+    const sockets = trackSockets(server);
+    const port = await listenOn(server, addr, net);
+    return { port, scheme: 'http', close: closer([server], sockets, undefined, drain) };
   }
   if (!tls) {
     // h2c: prior-knowledge HTTP/2 and HTTP/1.1 on one port.
@@ -181,9 +255,9 @@ export async function listenTransport(handler: Handler, addr: string, opts: Tran
       return { server: h1, http1: true };
     }, log);
     const sockets = trackSockets(front);
-    const port = await listenOn(front, addr);
+    const port = await listenOn(front, addr, net);
     log.info({ tls: false, h2c: true }, 'cleartext HTTP/2 (h2c, prior knowledge) and HTTP/1.1 on one port');
-    return { port, scheme: 'http', close: closer([front, h1, h2 as unknown as NetServer], sockets) };
+    return { port, scheme: 'http', close: closer([front, h1, h2 as unknown as NetServer], sockets, undefined, drain) };
   }
 
   // TLS
@@ -245,7 +319,7 @@ export async function listenTransport(handler: Handler, addr: string, opts: Tran
     }, log);
   }
   const sockets = trackSockets(listener);
-  const port = await listenOn(listener, addr);
+  const port = await listenOn(listener, addr, net);
   acmeCerts?.start();
   const mtls = tls.clientAuth === 'off' ? 'off' : tls.clientAuth;
   log.info(
@@ -256,6 +330,6 @@ export async function listenTransport(handler: Handler, addr: string, opts: Tran
   return {
     port,
     scheme: 'https',
-    close: closer(listener === main ? [main] : [listener, main, ...extra], sockets, () => acmeCerts?.stop()),
+    close: closer(listener === main ? [main] : [listener, main, ...extra], sockets, () => acmeCerts?.stop(), drain),
   };
 }
