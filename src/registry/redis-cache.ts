@@ -100,7 +100,8 @@ export class RedisDescriptorCache implements DescriptorCache {
   /** Online GC deleted these blobs: without `blobs::<digest>` neither `blob` nor `linked` answers for them. */
   async forgetBlobs(digests: readonly string[]): Promise<void> {
     if (digests.length === 0) return;
-    await this.clearTwice((c) => c.del(...digests.map(blobKey)));
+    // One DEL per key: a Redis Cluster refuses a DEL whose keys lie in different slots (CROSSSLOT).
+    await this.clearTwice((c) => Promise.all(digests.map((d) => c.del(blobKey(d)))));
   }
 
   dropStale(name: string, digest: string): void {
