@@ -1,28 +1,16 @@
 /** The azure driver: key validation (no server) and, on Azurite, what the shared suite cannot see (naming, restarts, SAS). */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { AzureDriver } from '../../src/storage/azure.js';
 import { parseAzureOptions } from '../../src/storage/azure-options.js';
 import { StorageError } from '../../src/storage/driver.js';
-import { Registry } from '../../src/registry/registry.js';
 import { DRIVERS } from '../../src/storage/drivers.js';
 import { blobNames, startAzurite, type Azurite } from './azurite.js';
+import { blobDataPath, chunkedUploadAcrossRegistries, MiB } from './helpers.js';
 
-const MiB = 1024 * 1024;
 const KEY = Buffer.alloc(64, 7).toString('base64');
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function* body(...chunks: Buffer[]): AsyncIterable<Buffer> {
-  for (const c of chunks) yield c;
-}
 
 describe('azure driver parameters', () => {
   const base = { accountname: 'acct', accountkey: KEY, container: 'registry' };
@@ -190,20 +178,8 @@ describe('azure driver on Azurite', () => {
   });
 
   it('a chunked blob upload moves between two registry instances and is served from the same container', async () => {
-    const a = new Registry(make(), { deleteEnabled: true });
-    const b = new Registry(make(), { deleteEnabled: true });
-    const chunks = [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)];
-    const blob = Buffer.concat(chunks);
-    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
-    const { id } = await a.uploads.start('team/app');
-    assert.equal((await a.uploads.append('team/app', id, body(chunks[0]), 0)).size, chunks[0].length);
-    assert.equal((await b.uploads.status('team/app', id)).size, chunks[0].length);
-    assert.equal((await b.uploads.append('team/app', id, body(chunks[1]), chunks[0].length)).size, chunks[0].length + chunks[1].length);
-    const desc = await a.uploads.finish('team/app', id, digest, body(chunks[2]), chunks[0].length + chunks[1].length);
-    assert.deepEqual(desc, { digest, size: blob.length });
-    assert.ok((await readAll(await b.blobs.open(digest, 0, blob.length))).equals(blob));
-    const hex = digest.slice('sha256:'.length);
-    assert.ok((await blobNames(container)).includes(`/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`));
+    const { a, digest } = await chunkedUploadAcrossRegistries(make, [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)]);
+    assert.ok((await blobNames(container)).includes(`/${blobDataPath(digest)}`));
     await a.driver.delete('/docker');
   });
 

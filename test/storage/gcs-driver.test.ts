@@ -7,27 +7,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { GcsDriver } from '../../src/storage/gcs.js';
 import { ServiceAccountTokens } from '../../src/storage/gcs-auth.js';
 import { serviceAccountKey } from '../../src/storage/gcs-options.js';
-import { Registry } from '../../src/registry/registry.js';
 import { makeServiceAccount, startFakeGcs, type GcsFixture } from './gcs-fake.js';
+import { blobDataPath, chunkedUploadAcrossRegistries, MiB, readAll } from './helpers.js';
 
 const KiB = 1024;
-const MiB = 1024 * KiB;
 const SESSION_TYPE = 'application/x-docker-upload-session';
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function* body(...chunks: Buffer[]): AsyncIterable<Buffer> {
-  for (const c of chunks) yield c;
-}
 
 describe('gcs driver on the fake Cloud Storage server', () => {
   let gcs: GcsFixture;
@@ -188,20 +176,8 @@ describe('gcs driver on the fake Cloud Storage server', () => {
   });
 
   it('a chunked blob upload moves between two registry instances and is served from the same bucket', async () => {
-    const ra = new Registry(make(), { deleteEnabled: true });
-    const rb = new Registry(make(), { deleteEnabled: true });
-    const chunks = [randomBytes(MiB + 5), randomBytes(300 * KiB), randomBytes(2 * MiB + 1)];
-    const blob = Buffer.concat(chunks);
-    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
-    const { id } = await ra.uploads.start('team/app');
-    assert.equal((await ra.uploads.append('team/app', id, body(chunks[0]), 0)).size, chunks[0].length);
-    assert.equal((await rb.uploads.status('team/app', id)).size, chunks[0].length);
-    assert.equal((await rb.uploads.append('team/app', id, body(chunks[1]), chunks[0].length)).size, chunks[0].length + chunks[1].length);
-    const desc = await ra.uploads.finish('team/app', id, digest, body(chunks[2]), chunks[0].length + chunks[1].length);
-    assert.deepEqual(desc, { digest, size: blob.length });
-    assert.ok((await readAll(await rb.blobs.open(digest, 0, blob.length))).equals(blob));
-    const hex = digest.slice('sha256:'.length);
-    assert.ok(names().includes(`docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`));
+    const { digest } = await chunkedUploadAcrossRegistries(make, [randomBytes(MiB + 5), randomBytes(300 * KiB), randomBytes(2 * MiB + 1)]);
+    assert.ok(names().includes(blobDataPath(digest)));
     assert.ok(!names().some((n) => n.includes('/_uploads/')), 'no upload is left behind');
     await make().delete('/docker');
   });

@@ -6,28 +6,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import OSS from 'ali-oss';
 import { OssDriver } from '../../src/storage/oss.js';
 import { parseOssOptions } from '../../src/storage/oss-options.js';
 import { StorageError } from '../../src/storage/driver.js';
-import { Registry } from '../../src/registry/registry.js';
 import { startFakeOss, type FakeOss } from './fake-oss/index.js';
-
-const MiB = 1024 * 1024;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function* body(...chunks: Buffer[]): AsyncIterable<Buffer> {
-  for (const c of chunks) yield c;
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { chunkedUploadAcrossRegistries, MiB, sha } from './helpers.js';
 
 describe('oss driver on the fake OSS server', () => {
   let oss: FakeOss;
@@ -157,18 +142,7 @@ describe('oss driver on the fake OSS server', () => {
     await w.commit();
     assert.ok((await make().getContent(path)).equals(Buffer.concat([...parts, Buffer.from('end')])));
 
-    const a = new Registry(make(), { deleteEnabled: true });
-    const b = new Registry(make(), { deleteEnabled: true });
-    const chunks = [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)];
-    const blob = Buffer.concat(chunks);
-    const digest = `sha256:${sha(blob)}`;
-    const { id } = await a.uploads.start('team/app');
-    assert.equal((await a.uploads.append('team/app', id, body(chunks[0]!), 0)).size, chunks[0]!.length);
-    assert.equal((await b.uploads.status('team/app', id)).size, chunks[0]!.length);
-    assert.equal((await b.uploads.append('team/app', id, body(chunks[1]!), chunks[0]!.length)).size, chunks[0]!.length + chunks[1]!.length);
-    const desc = await a.uploads.finish('team/app', id, digest, body(chunks[2]!), chunks[0]!.length + chunks[1]!.length);
-    assert.deepEqual(desc, { digest, size: blob.length });
-    assert.ok((await readAll(await b.blobs.open(digest, 0, blob.length))).equals(blob));
+    const { a } = await chunkedUploadAcrossRegistries(make, [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)]);
     assert.deepEqual(oss.openUploads(bucket), []);
     await a.driver.delete('/docker');
   });

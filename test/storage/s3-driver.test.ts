@@ -1,24 +1,11 @@
 /** The s3 driver against Ceph RGW: what the shared suite cannot see (layout, restarts, copies). */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { S3Driver } from '../../src/storage/s3.js';
-import { Registry } from '../../src/registry/registry.js';
+import { chunkedUploadAcrossRegistries, MiB, readAll, sha } from './helpers.js';
 import { openUploads, startRgw, type Rgw } from './rgw.js';
-
-const MiB = 1024 * 1024;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function* body(...chunks: Buffer[]): AsyncIterable<Buffer> {
-  for (const c of chunks) yield c;
-}
 
 interface Warning {
   obj: object;
@@ -93,25 +80,14 @@ describe('s3 driver on Ceph RGW', () => {
     await w4.commit();
     const all = Buffer.concat(parts);
     const got = await first.getContent(path);
-    assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(all).digest('hex'));
+    assert.equal(sha(got), sha(all));
     assert.equal((await first.stat(path)).size, all.length);
     await first.delete('/docker');
     assert.deepEqual(await openUploads(rgw, bucket), [], 'delete aborted the dead session\'s upload');
   });
 
   it('a chunked blob upload moves between two registry instances (status, hash rebuilt from storage, commit)', async () => {
-    const a = new Registry(make(), { deleteEnabled: true });
-    const b = new Registry(make(), { deleteEnabled: true });
-    const chunks = [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)];
-    const blob = Buffer.concat(chunks);
-    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
-    const { id } = await a.uploads.start('team/app');
-    assert.equal((await a.uploads.append('team/app', id, body(chunks[0]), 0)).size, chunks[0].length);
-    assert.equal((await b.uploads.status('team/app', id)).size, chunks[0].length);
-    assert.equal((await b.uploads.append('team/app', id, body(chunks[1]), chunks[0].length)).size, chunks[0].length + chunks[1].length);
-    const desc = await a.uploads.finish('team/app', id, digest, body(chunks[2]), chunks[0].length + chunks[1].length);
-    assert.deepEqual(desc, { digest, size: blob.length });
-    assert.ok((await readAll(await b.blobs.open(digest, 0, blob.length))).equals(blob));
+    const { a } = await chunkedUploadAcrossRegistries(make, [randomBytes(6 * MiB + 5), randomBytes(MiB), randomBytes(5 * MiB + 1)]);
     await a.driver.delete('/docker');
     assert.deepEqual(await openUploads(rgw, bucket), []);
   });

@@ -2,25 +2,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { SwiftDriver } from '../../src/storage/swift.js';
 import { DEFAULT_CHUNK_SIZE, parseSwiftOptions } from '../../src/storage/swift-options.js';
 import { unsupportedFeatures } from '../../src/config/unsupported.js';
 import { parse } from '../config/helpers.js';
+import { MiB, readAll, sha } from './helpers.js';
 import { startRgwSwift, type RgwSwift } from './rgw-swift.js';
 
-const MiB = 1024 * 1024;
 const SEGMENT = /^reg\/segments\/[0-9a-f]{3}\/[0-9a-f]{37}\/\d{16}$/;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('swift options (Distribution 2.8 keys)', () => {
   const base = { authurl: 'https://keystone.example/v3', username: 'u', password: 'p', container: 'c' };
