@@ -5,7 +5,7 @@
  * caller names its own container and removes it when done.
  */
 import { randomBytes } from 'node:crypto';
-import { startService } from './service-script.js';
+import { startCephRgw } from './service-script.js';
 
 export interface SwiftObject {
   name: string;
@@ -38,9 +38,7 @@ export function startRgwSwift(): Promise<RgwSwift> {
 }
 
 async function start(): Promise<RgwSwift> {
-  const env = { ...process.env };
-  delete env.AWS_CA_BUNDLE;
-  const { vars } = await startService('ceph-rgw-start.sh', { env, timeoutMs: 180_000 });
+  const { vars } = await startCephRgw();
   const authURL = vars.SWIFT_AUTH_URL;
   const user = vars.SWIFT_USER;
   const key = vars.SWIFT_KEY;

@@ -14,8 +14,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { startService } from './service-script.js';
-
+import { startCephRgw } from './service-script.js';
 
 export interface Rgw {
   endpoint: string;
@@ -40,9 +39,7 @@ export function startRgw(): Promise<Rgw> {
 }
 
 async function start(): Promise<Rgw> {
-  const env = { ...process.env };
-  delete env.AWS_CA_BUNDLE;
-  const { vars, startMs } = await startService('ceph-rgw-start.sh', { env, timeoutMs: 180_000 });
+  const { vars, startMs } = await startCephRgw();
   const endpoint = vars.S3_ENDPOINT;
   const region = vars.S3_REGION;
   const accessKey = vars.S3_ACCESS_KEY;

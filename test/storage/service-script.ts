@@ -23,3 +23,10 @@ export async function startService(
   );
   return { vars, startMs: Date.now() - t0 };
 }
+
+/** scripts/services/ceph-rgw-start.sh, the one RGW behind both the S3 and the Swift tests (AWS_CA_BUNDLE left out of its environment). */
+export function startCephRgw(): Promise<{ vars: Record<string, string>; startMs: number }> {
+  const env = { ...process.env };
+  delete env.AWS_CA_BUNDLE;
+  return startService('ceph-rgw-start.sh', { env, timeoutMs: 180_000 });
+}
