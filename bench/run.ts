@@ -5,7 +5,8 @@
 //   BENCH_ROUNDS       rounds per metric, median reported (default 3)
 //   BENCH_ONLY         comma list of benchmark or row names (push-mono, push-chunked, pull, head,
 //                      head-16, head-64, manifest, manifest-16, manifest-64, small-uploads,
-//                      skopeo, image-push-8, s3 (push/pull/skopeo on Ceph RGW)); default: all
+//                      skopeo, image-push-8, s3 (push/pull/skopeo on Ceph RGW), proxy (pull-through cache:
+//                      proxy-cold, proxy-warm)); default: all
 //   BENCH_DURATION_S   measured seconds per request-rate sample (default 3; plus 0.5 s warm-up)
 //   BENCH_SMALL_COUNT  number of 4 KiB uploads (default 2000), BENCH_SMALL_CONCURRENCY (default 64)
 //   BENCH_SKOPEO_LAYER_MB  size of each of the 5 skopeo image layers (default 40)
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { authBench } from './auth.js';
 import { gcBench } from './gc.js';
 import { httpBenches } from './metrics.js';
+import { proxyBench } from './proxy.js';
 import { renderTable, summarize, type RowResult } from './report.js';
 import { rgwBench } from './rgw.js';
 import { repoRootFrom, serverSpecs, startServer, stopAll, stopServer, type ServerKind } from './servers.js';
@@ -51,7 +53,7 @@ async function main(): Promise<number> {
   const sizeBytes = Math.round(num(process.env.BENCH_SIZE_MB, 1024) * 1024 * 1024);
   const specs = serverSpecs(repoRootFrom(import.meta.url));
   const scratchDir = await mkdtemp(join(tmpdir(), 'wharf-bench-scratch-'));
-  const benches = selected([...httpBenches(sizeLabel(sizeBytes)), skopeoBench(), authBench(), gcBench(), rgwBench(sizeLabel(sizeBytes))], process.env.BENCH_ONLY);
+  const benches = selected([...httpBenches(sizeLabel(sizeBytes)), skopeoBench(), authBench(), gcBench(), rgwBench(sizeLabel(sizeBytes)), proxyBench()], process.env.BENCH_ONLY);
 
   const cleanup = async (): Promise<void> => {
     await stopAll();

@@ -25,6 +25,9 @@ import type { UpstreamResponse } from './http.js';
 import { ENTRY_BLOB, type ExpiryScheduler } from './scheduler.js';
 import type { Upstream } from './upstream.js';
 
+/** Clients are sent this much at a time: fewer, larger socket writes than the upstream's 64 KiB reads. */
+const SEND_BATCH = 512 * 1024;
+
 interface Subscriber {
   res: ServerResponse;
   resolve(desc: BlobDescriptor | null): void;
@@ -158,7 +161,9 @@ export class BlobFetch {
     let writer: FileWriter | undefined;
     const hash = newHash(algorithmOf(this.digest));
     let bytes = 0;
-    let held: Buffer | null = null;
+    // Bytes not yet sent to the clients; the newest chunk always stays here until the digest is verified.
+    let unsent: Buffer[] = [];
+    let unsentBytes = 0;
     try {
       writer = await inStorage(driver.writer(pathFor({ kind: 'uploadData', ...upload }), false));
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -168,13 +173,17 @@ export class BlobFetch {
         streamed(chunk.length);
         if (declared !== undefined && bytes > declared) break;
         const stored = inStorage(writer.write(chunk));
-        if (held) {
+        unsent.push(chunk);
+        unsentBytes += chunk.length;
+        if (unsentBytes - chunk.length >= SEND_BATCH) {
           this.flowing = true;
-          await Promise.all([stored, this.broadcast(held)]);
+          const out = unsent.slice(0, -1);
+          unsent = [chunk];
+          unsentBytes = chunk.length;
+          await Promise.all([stored, this.broadcast(out)]);
         } else {
           await stored;
         }
-        held = chunk;
       }
       this.flowing = true; // the last chunk is held: from here on nobody can join the stream
       if (declared !== undefined && bytes !== declared) {
@@ -198,7 +207,9 @@ export class BlobFetch {
     for (const s of [...this.subscribers]) {
       this.subscribers.delete(s);
       s.res.once('close', () => s.resolve(desc));
-      s.res.end(held ?? undefined, () => s.resolve(desc));
+      s.res.cork();
+      for (const b of unsent) s.res.write(b);
+      s.res.end(() => s.resolve(desc));
     }
     try {
       await writer.commit();
@@ -216,12 +227,17 @@ export class BlobFetch {
     return desc;
   }
 
-  /** Write one chunk to every client, resolving when each can take more or has gone. */
-  private broadcast(chunk: Buffer): Promise<unknown> {
+  /** Write chunks to every client in one go (one writev), resolving when each can take more or has gone. */
+  private broadcast(chunks: Buffer[]): Promise<unknown> {
     const pending: Promise<void>[] = [];
     for (const s of this.subscribers) {
       const res = s.res;
-      if (res.destroyed || res.write(chunk)) continue;
+      if (res.destroyed) continue;
+      res.cork();
+      let more = true;
+      for (const c of chunks) more = res.write(c);
+      res.uncork();
+      if (more) continue;
       pending.push(
         new Promise<void>((resolve) => {
           const go = () => {

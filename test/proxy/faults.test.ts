@@ -30,19 +30,22 @@ interface RawResult {
   body: Buffer;
   /** The body ended normally (false: the connection was cut). */
   complete: boolean;
+  /** When the status line and headers arrived (Date.now()). */
+  answeredAt: number;
 }
 
 /** GET on a fresh connection, noting whether the body ended or was cut; `onData` may destroy the request. */
 function rawGet(port: number, p: string, onData?: (received: number, req: http.ClientRequest) => void): Promise<RawResult> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+      const answeredAt = Date.now();
       const parts: Buffer[] = [];
       let received = 0;
       let settled = false;
       const done = (complete: boolean) => {
         if (settled) return;
         settled = true;
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), complete });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), complete, answeredAt });
       };
       res.on('data', (c: Buffer) => {
         parts.push(c);
@@ -55,7 +58,7 @@ function rawGet(port: number, p: string, onData?: (received: number, req: http.C
       res.on('close', () => done(res.complete));
     });
     // Cut before the status line: no response at all.
-    req.on('error', () => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), complete: false }));
+    req.on('error', () => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), complete: false, answeredAt: Date.now() }));
   });
 }
 
@@ -112,11 +115,12 @@ describe('pull-through cache faults', { timeout: 120_000 }, () => {
   });
 
   test('wrong bytes for a digest: the client\'s stream is cut before its end, nothing is stored, the next pull asks again', async () => {
-    const b = newBlob('t/wrong', 300_000, (data) => (_req, res) => trickle(res, Buffer.from(data).fill(7, 1000, 2000), 5, 5));
+    const b = newBlob('t/wrong', 2_000_000, (data) => (_req, res) => trickle(res, Buffer.from(data).fill(7, 1000, 2000), 8, 5));
     const got = await rawGet(cache.port, b.path);
     assert.equal(got.status, 200);
     assert.equal(Number(got.headers['content-length']), b.data.length);
     assert.equal(got.complete, false, 'the connection is cut');
+    assert.ok(got.body.length > 0, 'bytes flowed before the end');
     assert.ok(got.body.length < b.data.length, `the client got ${got.body.length} of ${b.data.length} bytes: never all of them`);
     await nothingStored('t/wrong', b.digest);
     await rawGet(cache.port, b.path);
@@ -211,10 +215,10 @@ describe('pull-through cache faults', { timeout: 120_000 }, () => {
   test('a client that leaves mid-stream: the download completes the cache, later pulls need no upstream', async () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    const b = newBlob('t/leave', 600_000, (data) => (_req, res) => {
+    const b = newBlob('t/leave', 3_000_000, (data) => (_req, res) => {
       res.writeHead(200, { 'Content-Length': data.length });
-      res.write(data.subarray(0, 200_000));
-      void released.then(() => res.end(data.subarray(200_000)));
+      res.write(data.subarray(0, 1_500_000));
+      void released.then(() => res.end(data.subarray(1_500_000)));
     });
     const got = await rawGet(cache.port, b.path, (received, req) => {
       if (received > 50_000) req.destroy();
@@ -231,24 +235,26 @@ describe('pull-through cache faults', { timeout: 120_000 }, () => {
   });
 
   test('a client that leaves and a download that then breaks, or outlives cachewritetimeout: nothing visible', async () => {
-    const broken = newBlob('t/leave2', 300_000, (data) => (_req, res) => {
+    const broken = newBlob('t/leave2', 3_000_000, (data) => (_req, res) => {
       res.writeHead(200, { 'Content-Length': data.length });
-      res.write(data.subarray(0, 100_000), () => setTimeout(() => res.destroy(), 200));
+      res.write(data.subarray(0, 1_500_000), () => setTimeout(() => res.destroy(), 200));
     });
     await rawGet(cache.port, broken.path, (received, req) => req.destroy());
     await nothingStored('t/leave2', broken.digest);
     // Nobody waits any more and the upstream is slow (but never idle for 1 s): abandoned after 400 ms.
-    const slow = newBlob('t/leave2', 300_000, (data) => (_req, res) => trickle(res, data, 10, 150));
+    const slow = newBlob('t/leave2', 3_000_000, (data) => (_req, res) => trickle(res, data, 10, 150));
     await rawGet(cache.port, slow.path, (received, req) => req.destroy());
     await sleep(2_000);
     await nothingStored('t/leave2', slow.digest);
   });
 
   test('clients that come too late for the stream wait for the cache and get the same bytes', async () => {
-    const b = newBlob('t/late', 400_000, (data) => (_req, res) => trickle(res, data, 8, 100));
-    const first = rawGet(cache.port, b.path);
-    await sleep(300);
+    const b = newBlob('t/late', 2_000_000, (data) => (_req, res) => trickle(res, data, 8, 100));
+    let firstDone = 0;
+    const first = rawGet(cache.port, b.path).then((r) => ((firstDone = Date.now()), r));
+    await sleep(350); // bytes are flowing by now
     const late = await rawGet(cache.port, b.path);
+    assert.ok(firstDone > 0 && late.answeredAt >= firstDone, 'the late client was answered from storage, once the stream had ended');
     assert.equal(sha256(late.body), b.digest);
     assert.equal(sha256((await first).body), b.digest);
     assert.equal(gets(b.path), 1, 'one download');
