@@ -15,6 +15,7 @@ import { redisConfigYaml, startRedisWharf, tempDataDir, type RedisWharf } from '
 const run = promisify(execFile);
 const WHARF = path.resolve(import.meta.dirname, '../../../bin/wharf.js');
 const OCTET = 'application/octet-stream';
+const count = (logs: string[], re: RegExp) => logs.filter((l) => re.test(l)).length;
 
 describe('redis cache on a Redis Cluster', { timeout: 120_000 }, () => {
   let redis: PrivateRedis;
@@ -55,6 +56,15 @@ describe('redis cache on a Redis Cluster', { timeout: 120_000 }, () => {
     b.reads.reset();
     for (const [i, d] of digests.entries()) assert.equal((await request(b, 'HEAD', `/v2/spread/r${i}/blobs/${d}`)).status, 200);
     assert.equal(b.reads.count, 0);
+  });
+
+  it("online GC's forgetBlobs clears descriptors that live on different masters", async () => {
+    const digests = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => pushBlob(a, `online/r${i}`, `online ${i}`)));
+    const slots = new Set(await Promise.all(digests.map((d) => cluster.call('CLUSTER', 'KEYSLOT', `blobs::${d}`))));
+    assert.ok(slots.size > 1);
+    await a.started.registry.forgetBlobs(digests);
+    for (const d of digests) assert.equal(await cluster.exists(`blobs::${d}`), 0, `blobs::${d}`);
+    assert.equal(count(a.logs, /command refused/), 0, a.logs.join('\n'));
   });
 
   it('deletes and garbage-collect clear keys on every master', async () => {
