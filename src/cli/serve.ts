@@ -1,5 +1,6 @@
 /** `wharf serve [CONFIG]`: load the configuration, refuse what is not implemented, start, stop on signals. */
 import { loadConfig, unsupportedFeatures, type Config } from '../config/index.js';
+import { redisConnection } from '../config/redis.js';
 import { makeLogger } from './logging.js';
 import { startRegistry, type RegistrySettings } from './start.js';
 import { proxySettingsFrom } from '../proxy/settings.js';
@@ -12,8 +13,11 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     deleteEnabled: storage.delete.enabled,
     descriptorCache: storage.cache.blobdescriptor !== undefined,
     descriptorCacheEntries: storage.cache.blobdescriptorsize,
+    redisCache: storage.cache.blobdescriptor === 'redis' ? (redisConnection(config.redis) ?? undefined) : undefined,
     http: {
       addr: http.addr,
+      net: http.net,
+      drainMs: http.draintimeout,
       host: http.host || undefined,
       prefix: http.prefix,
       relativeurls: http.relativeurls,
@@ -22,7 +26,20 @@ export function settingsFromConfig(config: Config): RegistrySettings {
       http2Disabled: http.http2.disabled,
       h2c: http.h2c.enabled,
     },
-    log: { level: log.level, formatter: log.formatter, accessLog: !log.accesslog.disabled, fields: { ...log.fields } },
+    log: {
+      level: log.level,
+      formatter: log.formatter,
+      accessLog: !log.accesslog.disabled,
+      fields: { ...log.fields },
+      hooks: log.hooks
+        .map((h, index) => ({ index, hook: h }))
+        .filter(({ hook }) => !hook.disabled)
+        .map(({ index, hook }) => ({
+          index,
+          type: hook.type,
+          mail: { levels: [...hook.levels], smtp: { ...hook.options.smtp }, from: hook.options.from, to: [...hook.options.to] },
+        })),
+    },
     catalogMaxEntries: config.catalog.maxentries,
     uploadPurging: { ...storage.maintenance.uploadpurging },
     readOnly: storage.maintenance.readonly.enabled,
@@ -30,6 +47,9 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     urlsAllow: config.validation.enabled ? [...urls.allow] : ['.*'],
     urlsDeny: [...urls.deny],
     redirectDisabled: storage.redirect.disable,
+    tagConcurrency: storage.tag.concurrencylimit,
+    gc: { ...storage.gc },
+    indexChildren: indexChildren(config),
     auth: authSettings(config),
     debug: { addr: http.debug.addr, prometheus: { ...http.debug.prometheus } },
     health: config.health,
@@ -56,6 +76,14 @@ function basicAuthWithoutTLS(config: Config): boolean {
   return config.auth.htpasswd !== undefined && tls.certificate === '' && tls.letsencrypt.cachefile === '';
 }
 
+/** `validation.manifests.indexes`, applied when validation is on (as Distribution 3); off, every child must exist, as in 2.8. */
+function indexChildren(config: Config): RegistrySettings['indexChildren'] {
+  if (!config.validation.enabled) return 'all';
+  const { platforms, platformlist } = config.validation.manifests.indexes;
+  if (platforms === 'list') return { platforms: platformlist.map((p) => ({ architecture: p.architecture, os: p.os })) };
+  return platforms === 'none' ? 'none' : 'all';
+}
+
 export async function serve(args: string[]): Promise<number> {
   const loaded = loadConfig({ path: args[0], env: process.env });
   const settings = settingsFromConfig(loaded.config);
@@ -64,6 +92,16 @@ export async function serve(args: string[]): Promise<number> {
   const unsupported = unsupportedFeatures(loaded.config);
   if (unsupported.length > 0) {
     throw new Error(`configuration ${loaded.source} uses what this version does not support yet:\n  ${unsupported.join('\n  ')}`);
+  }
+  if (!loaded.config.http.secret) {
+    // Distribution signs upload state with it; Wharf keeps upload state in storage and does not need it.
+    log.warn(
+      'No HTTP secret provided (http.secret): a random one was generated. Wharf keeps upload state in storage, so uploads still move ' +
+        'between Wharf instances; if Distribution registries share this storage behind a load balancer, give every instance the same http.secret',
+    );
+  }
+  if (loaded.config.validation.enabled && loaded.config.validation.manifests.indexes.platforms !== 'all') {
+    log.warn('validation.manifests.indexes: image indexes may now be pushed before all their images (experimental, as in Distribution); other tools may expect complete indexes');
   }
   if (basicAuthWithoutTLS(loaded.config)) {
     log.warn('auth.htpasswd without TLS (http.tls): passwords cross the network in clear; serve over TLS or behind a TLS proxy');

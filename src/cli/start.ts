@@ -3,7 +3,7 @@
  * Drivers come from a map, not from import side effects.
  */
 import type { Logger } from 'pino';
-import { makeLogger } from './logging.js';
+import { makeLogger, type LogHookSettings } from './logging.js';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
 import { purgeUploads } from '../registry/purge.js';
 import { Registry } from '../registry/registry.js';
@@ -17,8 +17,12 @@ import { healthChecksFrom, type HealthSettings, type HealthStatus } from '../hea
 import type { WharfMetrics } from '../metrics/index.js';
 import { instrumentDriver } from '../metrics/storage.js';
 import { startDebugServer } from '../server/debug.js';
+import type { RedisConnection } from '../config/redis.js';
 import type { StorageMiddlewareEntry, WrappedStorage } from '../storage/middleware/index.js';
 import type { ProxySettings, PullThroughCache } from '../proxy/index.js';
+import { BlobFence } from '../registry/gc-fence.js';
+import type { ManifestPolicy } from '../registry/manifests.js';
+import type { OnlineCollector } from '../gc/online.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -26,8 +30,14 @@ export interface RegistrySettings {
   /** `storage.cache.blobdescriptor` is set (positive link answers are cached). */
   descriptorCache?: boolean;
   descriptorCacheEntries?: number;
+  /** `storage.cache.blobdescriptor: redis`: the `redis` section's connection. */
+  redisCache?: RedisConnection;
   http: {
     addr: string;
+    /** `http.net`: `unix` makes `addr` a socket path. */
+    net?: 'tcp' | 'unix';
+    /** `http.draintimeout` in ms: on SIGTERM, requests in flight get this long to finish. */
+    drainMs?: number;
     host?: string;
     prefix: string;
     relativeurls: boolean;
@@ -41,7 +51,7 @@ export interface RegistrySettings {
     /** Internal, for tests (no configuration key): Let's Encrypt renewal window and check interval in ms. */
     acmeTiming?: { renewBeforeMs?: number; checkEveryMs?: number };
   };
-  log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown> };
+  log: { level: string; formatter: string; accessLog: boolean; fields: Record<string, unknown>; hooks?: LogHookSettings[] };
   catalogMaxEntries: number;
   readOnly?: boolean;
   /** `storage.maintenance.uploadpurging`, durations in ms. */
@@ -58,6 +68,12 @@ export interface RegistrySettings {
   health?: HealthSettings;
   /** `middleware.storage` entries not disabled, in order (redirect, cloudfront). */
   storageMiddleware?: StorageMiddlewareEntry[];
+  /** `storage.tag.concurrencylimit` (0: one per CPU). */
+  tagConcurrency?: number;
+  /** `validation.manifests.indexes`: which children of an index must exist. */
+  indexChildren?: ManifestPolicy['indexChildren'];
+  /** `storage.gc`: online garbage collection, durations in ms. */
+  gc?: { enabled: boolean; interval: number; graceperiod: number };
   /** `proxy`: the pull-through cache's upstreams; absent: every repository is local. */
   proxy?: ProxySettings;
 }
@@ -74,6 +90,8 @@ export interface StartedRegistry {
   health?: HealthStatus;
   /** Present when the `proxy` section configures an upstream. */
   proxy?: PullThroughCache;
+  /** Present when `storage.gc.enabled`. */
+  collector?: OnlineCollector;
   close(): Promise<void>;
 }
 
@@ -89,13 +107,33 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
   const driver = metrics ? instrumentDriver(storage.driver, metrics.storageAction) : storage.driver;
   // Health checks are built (not started) before anything listens: a duplicate check stops start-up.
   const health = settings.health ? healthChecksFrom(settings.health, driver, settings.storage.name, log) : undefined;
+  // Redis that cannot be used stops start-up here, with a message naming the key.
+  const redis = settings.redisCache ? await (await import('../registry/redis-cache.js')).RedisDescriptorCache.open(settings.redisCache, log) : undefined;
+  const fence = settings.gc?.enabled ? new BlobFence() : undefined;
   const registry = new Registry(driver, {
     deleteEnabled: settings.deleteEnabled,
-    cache: { ...DEFAULT_CACHE_OPTIONS, descriptors: settings.descriptorCache ?? true, descriptorEntries: settings.descriptorCacheEntries ?? 10_000, observe: metrics && ((cache, hit) => metrics.cacheLookup(cache, hit)) },
+    cache: {
+      ...DEFAULT_CACHE_OPTIONS,
+      descriptors: settings.descriptorCache ?? true,
+      descriptorEntries: settings.descriptorCacheEntries ?? 10_000,
+      shared: redis,
+      observe: metrics && ((cache, hit) => metrics.cacheLookup(cache, hit)),
+    },
     uploadObserver: metrics?.uploadObserver(),
-    manifestPolicy: { allowURLs: settings.urlsAllow.map((r) => new RegExp(r)), denyURLs: settings.urlsDeny.map((r) => new RegExp(r)) },
+    manifestPolicy: {
+      allowURLs: settings.urlsAllow.map((r) => new RegExp(r)),
+      denyURLs: settings.urlsDeny.map((r) => new RegExp(r)),
+      indexChildren: settings.indexChildren,
+    },
+    tagConcurrency: settings.tagConcurrency,
+    fence,
   });
-  const access = await createAccessController(settings.auth, log);
+  // A later start-up failure must not leave the Redis connection holding the process open.
+  const failAfterRedis = async (err: unknown): Promise<never> => {
+    await redis?.close();
+    throw err;
+  };
+  const access = await createAccessController(settings.auth, log).catch(failAfterRedis);
   const proxy = settings.proxy ? await startProxy(settings.proxy, registry, log) : undefined;
   const handler = createApp({
     registry,
@@ -120,18 +158,24 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     h2c: settings.http.h2c ?? false,
     log,
     acme: settings.http.acmeTiming,
-  });
+    net: settings.http.net,
+    drainMs: settings.http.drainMs,
+  }).catch(failAfterRedis);
   const debug = settings.debug?.addr
     ? await startDebugServer({ addr: settings.debug.addr, log, health, metrics, prometheusPath: settings.debug.prometheus.path || '/metrics' }).catch(async (err) => {
         await running.close();
-        throw err;
+        return failAfterRedis(err);
       })
     : undefined;
   health?.start();
+  const collector = fence && settings.gc ? await startCollector(driver, fence, registry, settings.gc, log, metrics) : undefined;
   const stopPurger = settings.uploadPurging?.enabled ? startUploadPurger(driver, settings.uploadPurging, log) : () => undefined;
   const hostPart = settings.http.addr.slice(0, settings.http.addr.lastIndexOf(':')) || '127.0.0.1';
   return {
-    url: `${running.scheme}://${hostPart === '0.0.0.0' || hostPart === '::' ? '127.0.0.1' : hostPart}:${running.port}`,
+    url:
+      settings.http.net === 'unix'
+        ? `unix:${settings.http.addr}`
+        : `${running.scheme}://${hostPart === '0.0.0.0' || hostPart === '::' ? '127.0.0.1' : hostPart}:${running.port}`,
     port: running.port,
     registry,
     log,
@@ -139,16 +183,39 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     metrics,
     health,
     proxy,
+    collector,
     close: async () => {
       health?.stop();
+      await collector?.stop();
       await debug?.close();
       stopPurger();
       storage.close();
       access?.close?.();
       await running.close();
       await proxy?.close(); // saves the expiry state
+      await redis?.close();
     },
   };
+}
+
+/** `storage.gc`: online garbage collection every interval (loaded only when enabled). */
+async function startCollector(
+  driver: StorageDriver,
+  fence: BlobFence,
+  registry: Registry,
+  gc: { interval: number; graceperiod: number },
+  log: Logger,
+  metrics: WharfMetrics | undefined,
+): Promise<OnlineCollector> {
+  const { OnlineCollector } = await import('../gc/online.js');
+  const collector = new OnlineCollector(driver, fence, { intervalMs: gc.interval, graceMs: gc.graceperiod }, log, {
+    forgetBlobs: (digests) => registry.forgetBlobs(digests),
+    onRun: (run) =>
+      metrics?.gc.observeRun({ seconds: run.durationMs / 1000, blobsDeleted: run.blobsDeleted, bytesReclaimed: run.bytesReclaimed, manifestsDeleted: 0 }),
+  });
+  collector.start();
+  log.info({ interval: gc.interval, graceperiod: gc.graceperiod }, 'online garbage collection on');
+  return collector;
 }
 
 /** `proxy`: the pull-through cache (loaded only when configured). */

@@ -226,7 +226,7 @@ const validationSchema = section({
   manifests: section({
     urls: section({ allow: list(regex()), deny: list(regex()) }),
     indexes: section({
-      platforms: oneOf(['all', 'none', 'list'], { lower: true }).default('none'),
+      platforms: oneOf(['all', 'none', 'list'], { lower: true }).default('all'), // Distribution 3's default
       platformlist: list(section({ architecture: str().default(''), os: str().default('') })),
     }),
   }),

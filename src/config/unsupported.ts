@@ -17,9 +17,6 @@ interface Row {
 
 export const UNSUPPORTED: readonly Row[] = [
   // storage
-  { key: 'storage.cache.blobdescriptor', used: (c) => c.storage.cache.blobdescriptor === 'redis' && 'redis' },
-  { key: 'storage.tag.concurrencylimit', used: (c) => c.storage.tag.concurrencylimit > 0 },
-  { key: 'storage.gc', used: (c) => c.storage.gc.enabled },
   // middleware: storage has redirect and cloudfront (src/storage/middleware); other names are unknown, as in Distribution 2.8
   ...(['registry', 'repository', 'storage'] as const).map((k) => {
     const unknown = (c: Config) => c.middleware[k].filter((m) => !m.disabled && !(k === 'storage' && STORAGE_MIDDLEWARE.includes(m.name))).map((m) => m.name);
@@ -37,24 +34,15 @@ export const UNSUPPORTED: readonly Row[] = [
     message: 'not supported by Wharf (use OpenTelemetry for error reporting instead)',
   },
   // http
-  { key: 'http.net', used: (c) => c.http.net === 'unix' && 'unix' },
-  { key: 'http.draintimeout', used: (c) => c.http.draintimeout > 0 },
   // log
-  { key: 'log.hooks', used: (c) => c.log.hooks.filter((h) => !h.disabled).map((h) => h.type || '(no type)').join(', ') },
   { key: 'log.reportcaller', used: (c) => c.log.reportcaller },
   // notifications
   {
     key: 'notifications.endpoints',
     used: (c) => c.notifications.endpoints.filter((e) => !e.disabled).map((e) => e.name || e.url).join(', '),
   },
-  // redis
-  { key: 'redis', used: (c) => c.redis.addr !== '' || c.redis.addrs.length > 0 },
   // compatibility, validation, policy, tags
   { key: 'compatibility.schema1', used: (c) => c.compatibility.schema1.enabled },
-  {
-    key: 'validation.manifests.indexes',
-    used: (c) => c.validation.enabled && c.validation.manifests.indexes.platforms !== 'none' && c.validation.manifests.indexes.platforms,
-  },
   { key: 'policy.repository.classes', used: (c) => c.policy.repository.classes.length > 0 },
   { key: 'tags.maxtags', used: (c) => c.tags.maxtags !== undefined },
 ];

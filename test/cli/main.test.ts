@@ -41,10 +41,10 @@ describe('wharf command line', () => {
   it('REGISTRY_CONFIGURATION_PATH names the file; an unsupported feature stops start-up naming the key', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wharf-cli-'));
     const file = join(dir, 'config.yml');
-    writeFileSync(file, 'version: 0.1\nstorage:\n  inmemory: {}\nproxy:\n  remoteurl: https://registry-1.docker.io\n');
+    writeFileSync(file, 'version: 0.1\nstorage:\n  inmemory: {}\ncompatibility:\n  schema1:\n    enabled: true\n');
     const r = wharf(['serve'], { REGISTRY_CONFIGURATION_PATH: file });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /proxy: not supported yet/);
+    assert.match(r.stderr, /compatibility\.schema1: not supported yet/);
   });
 
   it('an invalid value names the key path and its environment variable', () => {

@@ -20,17 +20,12 @@ describe('unsupportedFeatures', () => {
 
   it('names every configured but unimplemented feature of the full sample', () => {
     assert.deepEqual(unsupported(SAMPLE_CONFIG_YAML), [
-      'storage.cache.blobdescriptor (redis): not supported yet by this version of Wharf',
-      'storage.tag.concurrencylimit: not supported yet by this version of Wharf',
       'middleware.registry (ARegistryMiddleware): unknown middleware "ARegistryMiddleware"; Distribution 2.8 has no built-in registry middleware',
       'middleware.repository (ARepositoryMiddleware): unknown middleware "ARepositoryMiddleware"; Distribution 2.8 has no built-in repository middleware',
       'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
-      'http.draintimeout: not supported yet by this version of Wharf',
       'notifications.endpoints (alistener): not supported yet by this version of Wharf',
-      'redis: not supported yet by this version of Wharf',
       'compatibility.schema1: not supported yet by this version of Wharf',
-      'validation.manifests.indexes (list): not supported yet by this version of Wharf',
     ]);
   });
 
@@ -44,15 +39,14 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(`${BASE}auth: none\n`), []);
   });
 
-  it('reports gc, unix sockets and log hooks (h2c is supported)', () => {
+  it('online gc, unix sockets, drain timeouts, tag concurrency, index validation and mail hooks are implemented', () => {
     const yaml = 'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging: {enabled: true, age: 1h, interval: 24h, dryrun: false}\n' +
       '    readonly: {enabled: true}\n  gc: {enabled: true}\nhttp:\n  net: unix\n  addr: /tmp/r.sock\n  h2c: {enabled: true}\n' +
       'log:\n  hooks:\n    - type: mail\n      levels: [panic]\n';
-    assert.deepEqual(unsupported(yaml), [
-      'storage.gc: not supported yet by this version of Wharf',
-      'http.net (unix): not supported yet by this version of Wharf',
-      'log.hooks (mail): not supported yet by this version of Wharf',
-    ]);
+    assert.deepEqual(unsupported(yaml), []);
+    const more = 'version: 0.1\nstorage:\n  inmemory:\n  tag: {concurrencylimit: 4}\nhttp:\n  draintimeout: 30s\n' +
+      'validation:\n  manifests:\n    indexes:\n      platforms: list\n      platformlist: [{os: linux, architecture: amd64}]\n';
+    assert.deepEqual(unsupported(more), []);
   });
 
   it('ignores URL validation rules when validation is disabled', () => {
