@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
+import { storageYaml } from '../test/e2e/storage-yaml.js';
 import { startRgw, type Rgw } from '../test/storage/rgw.js';
 import { makeBigBlob, MiB, type BigBlob } from './data.js';
 import { newAgent, pullBlob, pushBigMonolithic } from './http.js';
@@ -38,18 +39,7 @@ async function benchRgw(): Promise<{ rgw: Rgw; conf: string }> {
 }
 
 function storageLines(rgw: Rgw, bucket: string): string[] {
-  return [
-    '  redirect:',
-    '    disable: true',
-    '  s3:',
-    `    region: ${rgw.region}`,
-    `    regionendpoint: ${rgw.endpoint}`,
-    `    bucket: ${bucket}`,
-    `    accesskey: ${rgw.accessKey}`,
-    `    secretkey: ${rgw.secretKey}`,
-    '    secure: false',
-    '    v4auth: true',
-  ];
+  return [...storageYaml('redirect', { disable: true }), ...storageYaml('s3', rgw.options(bucket, { v4auth: true }))];
 }
 
 export function rgwBench(sizeLabel: string): Bench {

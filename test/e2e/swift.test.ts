@@ -5,7 +5,8 @@
 // that skopeo follows.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspectDigest, makeTinyImage, readOciImage, skopeoCopy, startReference, startWharf, tempDir, type RegistryServer } from './harness.js';
+import { inspectDigest, makeTinyImage, skopeoCopy, tempDir } from './harness.js';
+import { assertServes, pushImage, Registries, roundTrip, storageYaml } from './object-stores.js';
 import { startRgwSwift, type RgwSwift } from '../storage/rgw-swift.js';
 
 const MiB = 1024 * 1024;
@@ -14,44 +15,18 @@ describe('swift storage on Ceph RGW: Wharf and Distribution 2.8 share a containe
   let rgw: RgwSwift;
   let container: string;
   let storage: string[];
-  const servers: RegistryServer[] = [];
+  const registries = new Registries();
 
   before(async () => {
     rgw = await startRgwSwift();
     container = rgw.containerName('e2e');
-    storage = [
-      '  swift:',
-      `    authurl: ${rgw.authURL}`,
-      `    username: "${rgw.user}"`,
-      `    password: "${rgw.key}"`,
-      `    container: ${container}`,
-      `    chunksize: ${MiB}`,
-      '    prefix: /shared',
-    ];
+    storage = storageYaml('swift', rgw.options(container, { chunksize: MiB, prefix: '/shared' }));
   });
 
   after(async () => {
-    for (const s of servers) await s.stop();
+    await registries.stopAll();
     if (container) await rgw.removeContainer(container);
   });
-
-  async function start(kind: 'wharf' | 'reference'): Promise<RegistryServer> {
-    const server = kind === 'wharf' ? await startWharf({ storage }) : await startReference(undefined, { storage });
-    servers.push(server);
-    return server;
-  }
-
-  async function stop(server: RegistryServer): Promise<void> {
-    await server.stop();
-    servers.splice(servers.indexOf(server), 1);
-  }
-
-  /** Pull REF into a fresh OCI layout and return the blobs skopeo wrote (it verifies each digest). */
-  async function pull(ref: string): Promise<string[]> {
-    const layout = `${tempDir('swift-pull')}/layout`;
-    await skopeoCopy(`docker://${ref}`, `oci:${layout}:t`);
-    return readOciImage(layout, 't').blobs;
-  }
 
   /** The segments of a blob's data file: its manifest's X-Object-Manifest, listed. */
   async function segmentsOf(digest: string): Promise<number[]> {
@@ -66,10 +41,8 @@ describe('swift storage on Ceph RGW: Wharf and Distribution 2.8 share a containe
   it('Wharf pushes and pulls a multi-layer image (a layer in 1 MiB segments); docker-registry serves it from the same container', async () => {
     const image = await makeTinyImage(`${tempDir('swift-img')}/layout`, 'v1', 3);
     assert.equal(image.blobs.length, 3, 'a config and two layers');
-    const wharf = await start('wharf');
-    await skopeoCopy(image.ref, `docker://${wharf.host}/swift/app:v1`);
-    assert.equal(await inspectDigest(`${wharf.host}/swift/app:v1`), image.digest);
-    assert.deepEqual((await pull(`${wharf.host}/swift/app:v1`)).sort(), [...image.blobs].sort());
+    const wharf = await registries.wharf(storage);
+    await roundTrip(image, `${wharf.host}/swift/app:v1`);
 
     // The big layer is a manifest over segments of chunksize bytes, in Distribution's layout.
     const sizes = await Promise.all(image.blobs.map(segmentsOf));
@@ -89,36 +62,33 @@ describe('swift storage on Ceph RGW: Wharf and Distribution 2.8 share a containe
     const log = wharf.logTail(1000);
     const skopeoRedirected = log.split('\n').some((l) => l.includes(`GET /v2/swift/app/blobs/${layer} `) && / 307 /.test(l) && /skopeo\//.test(l));
     assert.ok(skopeoRedirected, `skopeo's blob GET was answered 307:\n${log}`);
-    await stop(wharf);
+    await registries.stop(wharf);
 
-    const reference = await start('reference');
-    assert.equal(await inspectDigest(`${reference.host}/swift/app:v1`), image.digest);
-    assert.deepEqual((await pull(`${reference.host}/swift/app:v1`)).sort(), [...image.blobs].sort());
-    await stop(reference);
+    const reference = await registries.reference(storage);
+    await assertServes(image, `${reference.host}/swift/app:v1`);
+    await registries.stop(reference);
   });
 
   it('docker-registry pushes to the container; Wharf serves the same image, digests unchanged', async () => {
     const image = await makeTinyImage(`${tempDir('swift-img')}/layout`, 'v2', 3);
-    const reference = await start('reference');
-    await skopeoCopy(image.ref, `docker://${reference.host}/swift/other:v2`);
-    assert.equal(await inspectDigest(`${reference.host}/swift/other:v2`), image.digest);
-    await stop(reference);
+    const reference = await registries.reference(storage);
+    await pushImage(image, `${reference.host}/swift/other:v2`);
+    await registries.stop(reference);
     // Distribution wrote its big layer as segments too.
     assert.ok((await Promise.all(image.blobs.map(segmentsOf))).some((s) => s.length > 2), 'docker-registry segmented a layer');
 
-    const wharf = await start('wharf');
-    assert.equal(await inspectDigest(`${wharf.host}/swift/other:v2`), image.digest);
-    assert.deepEqual((await pull(`${wharf.host}/swift/other:v2`)).sort(), [...image.blobs].sort());
+    const wharf = await registries.wharf(storage);
+    await assertServes(image, `${wharf.host}/swift/other:v2`);
     const catalog = (await (await fetch(`${wharf.url}/v2/_catalog`)).json()) as { repositories: string[] };
     assert.deepEqual(catalog.repositories, ['swift/app', 'swift/other']);
-    await stop(wharf);
+    await registries.stop(wharf);
 
     // And back: a tag Wharf pushes on top of Distribution's repository is served by Distribution.
-    const wharf2 = await start('wharf');
+    const wharf2 = await registries.wharf(storage);
     await skopeoCopy(`docker://${wharf2.host}/swift/other:v2`, `docker://${wharf2.host}/swift/other:again`);
-    await stop(wharf2);
-    const reference2 = await start('reference');
+    await registries.stop(wharf2);
+    const reference2 = await registries.reference(storage);
     assert.equal(await inspectDigest(`${reference2.host}/swift/other:again`), image.digest);
-    await stop(reference2);
+    await registries.stop(reference2);
   });
 });
