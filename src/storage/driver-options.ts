@@ -56,7 +56,7 @@ export function httpURL(value: string, wrong: () => never): URL {
 }
 
 /**
- * The object-name prefix a `rootdirectory` gives, as Distribution 3 trims it: 'a/b/' for '/a/b/',
+ * The object-name prefix a `rootdirectory` gives, trimmed as Distribution's gcs and (3.x) azure drivers trim it: 'a/b/' for '/a/b/',
  * '' for '/', undefined when the key is unset; `wrong()` when it holds empty, '.' or '..' names.
  */
 export function rootPrefix(root: string | undefined, wrong: () => never): string | undefined {
