@@ -51,6 +51,7 @@ export function settingsFromConfig(config: Config): RegistrySettings {
     gc: { ...storage.gc },
     indexChildren: indexChildren(config),
     auth: authSettings(config),
+    notifications: notificationSettings(config),
     debug: { addr: http.debug.addr, prometheus: { ...http.debug.prometheus } },
     health: config.health,
     // Unlike Distribution, which applies an entry whatever its `disabled`, a disabled entry is skipped.
@@ -59,6 +60,25 @@ export function settingsFromConfig(config: Config): RegistrySettings {
       .filter((m) => !m.disabled)
       .map(({ disabled: _, ...m }) => m),
     proxy: proxySettingsFrom(config.proxy),
+  };
+}
+
+function notificationSettings(config: Config): RegistrySettings['notifications'] {
+  const { events, endpoints } = config.notifications;
+  if (endpoints.length === 0) return undefined;
+  return {
+    includeReferences: events.includereferences,
+    endpoints: endpoints.map((e) => ({
+      name: e.name,
+      url: e.url,
+      disabled: e.disabled,
+      headers: e.headers as Record<string, string[]>,
+      timeout: e.timeout,
+      threshold: e.threshold,
+      backoff: e.backoff,
+      ignoredMediaTypes: [...e.ignoredmediatypes, ...e.ignore.mediatypes],
+      ignoredActions: [...e.ignore.actions],
+    })),
   };
 }
 

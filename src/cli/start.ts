@@ -2,6 +2,7 @@
  * Wiring: configuration → storage driver → registry service → HTTP server.
  * Drivers come from a map, not from import side effects.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { makeLogger, type LogHookSettings } from './logging.js';
 import { DEFAULT_CACHE_OPTIONS } from '../registry/cache.js';
@@ -13,6 +14,7 @@ import { listenTransport } from '../server/transport.js';
 import { createAccessController, type AuthSettings } from '../server/auth/index.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { makeDriver } from '../storage/drivers.js';
+import type { NotificationMetricsSink, NotificationSettings, Notifier } from '../notifications/index.js';
 import { healthChecksFrom, type HealthSettings, type HealthStatus } from '../health/index.js';
 import type { WharfMetrics } from '../metrics/index.js';
 import { instrumentDriver } from '../metrics/storage.js';
@@ -76,6 +78,8 @@ export interface RegistrySettings {
   gc?: { enabled: boolean; interval: number; graceperiod: number };
   /** `proxy`: the pull-through cache's upstreams; absent: every repository is local. */
   proxy?: ProxySettings;
+  /** The `notifications` section (with at least one endpoint); `instance` overrides the queue directory's name (tests). */
+  notifications?: NotificationSettings & { instance?: string };
 }
 
 export interface StartedRegistry {
@@ -90,6 +94,8 @@ export interface StartedRegistry {
   health?: HealthStatus;
   /** Present when the `proxy` section configures an upstream. */
   proxy?: PullThroughCache;
+  /** Present when a `notifications` endpoint is enabled. */
+  notifier?: Notifier;
   /** Present when `storage.gc.enabled`. */
   collector?: OnlineCollector;
   close(): Promise<void>;
@@ -134,6 +140,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     throw err;
   };
   const access = await createAccessController(settings.auth, log).catch(failAfterRedis);
+  const notifier = await startNotifications(settings, driver, log, metrics?.notifications).catch(failAfterRedis);
   const proxy = settings.proxy ? await startProxy(settings.proxy, registry, log) : undefined;
   const handler = createApp({
     registry,
@@ -141,6 +148,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     access,
     health,
     metrics: metrics?.http,
+    events: notifier,
     accessLog: settings.log.accessLog,
     proxy,
     options: {
@@ -184,6 +192,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     health,
     proxy,
     collector,
+    notifier,
     close: async () => {
       health?.stop();
       await collector?.stop();
@@ -192,6 +201,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       storage.close();
       access?.close?.();
       await running.close();
+      await notifier?.close(); // after the server: no request is still queueing events
       await proxy?.close(); // saves the expiry state
       await redis?.close();
     },
@@ -222,6 +232,15 @@ async function startCollector(
 async function startProxy(settings: ProxySettings, registry: Registry, log: Logger): Promise<PullThroughCache> {
   const proxy = await import('../proxy/index.js');
   return proxy.PullThroughCache.start(settings, registry, log);
+}
+
+/** `notifications`: the queue lives in the registry's own storage, under /wharf/notifications/<hostname>-<port>. */
+async function startNotifications(settings: RegistrySettings, driver: StorageDriver, log: Logger, metrics?: NotificationMetricsSink): Promise<Notifier | undefined> {
+  if (!settings.notifications?.endpoints.some((e) => !e.disabled)) return undefined;
+  const { Notifier, queueInstanceId, sourceAddress } = await import('../notifications/index.js');
+  const host = hostname();
+  const instance = settings.notifications.instance ?? queueInstanceId(host, settings.http.addr);
+  return Notifier.start(settings.notifications, { driver, log, metrics, instance, sourceAddr: sourceAddress(host, settings.http.addr) });
 }
 
 /** The driver wrapped by `middleware.storage` (loaded only when configured). */

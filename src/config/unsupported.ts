@@ -36,11 +36,6 @@ export const UNSUPPORTED: readonly Row[] = [
   // http
   // log
   { key: 'log.reportcaller', used: (c) => c.log.reportcaller },
-  // notifications
-  {
-    key: 'notifications.endpoints',
-    used: (c) => c.notifications.endpoints.filter((e) => !e.disabled).map((e) => e.name || e.url).join(', '),
-  },
   // compatibility, validation, policy, tags
   { key: 'compatibility.schema1', used: (c) => c.compatibility.schema1.enabled },
   { key: 'policy.repository.classes', used: (c) => c.policy.repository.classes.length > 0 },

@@ -125,7 +125,8 @@ export class EndpointDelivery {
       }
       const head = this.queue[0];
       if (!head) {
-        await this.pause(this.pollMs, true);
+        // A relist asked for while the listing above was under way must not wait for the next poll.
+        if (!this.listRequested) await this.pause(this.pollMs, true);
         continue;
       }
       const events = head.events ?? (await this.readBatch(head));

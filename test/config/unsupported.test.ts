@@ -24,7 +24,6 @@ describe('unsupportedFeatures', () => {
       'middleware.repository (ARepositoryMiddleware): unknown middleware "ARepositoryMiddleware"; Distribution 2.8 has no built-in repository middleware',
       'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
       'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
-      'notifications.endpoints (alistener): not supported yet by this version of Wharf',
       'compatibility.schema1: not supported yet by this version of Wharf',
     ]);
   });
