@@ -21,12 +21,10 @@ import { algorithmOf } from '../registry/names.js';
 import type { Registry } from '../registry/registry.js';
 import { isNotFound, type FileWriter } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
+import { ClientBatches } from './client-batches.js';
 import type { UpstreamResponse } from './http.js';
 import { ENTRY_BLOB, type ExpiryScheduler } from './scheduler.js';
 import type { Upstream } from './upstream.js';
-
-/** Clients are sent this much at a time: fewer, larger socket writes than the upstream's 64 KiB reads. */
-const SEND_BATCH = 512 * 1024;
 
 interface Subscriber {
   res: ServerResponse;
@@ -161,9 +159,11 @@ export class BlobFetch {
     let writer: FileWriter | undefined;
     const hash = newHash(algorithmOf(this.digest));
     let bytes = 0;
-    // Bytes not yet sent to the clients; the newest chunk always stays here until the digest is verified.
-    let unsent: Buffer[] = [];
-    let unsentBytes = 0;
+    // What the clients get; the end of the blob stays in it until the digest is verified.
+    const toClients = new ClientBatches(
+      () => [...this.subscribers].map((s) => s.res),
+      () => (this.flowing = true),
+    );
     try {
       writer = await inStorage(driver.writer(pathFor({ kind: 'uploadData', ...upload }), false));
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -173,17 +173,7 @@ export class BlobFetch {
         streamed(chunk.length);
         if (declared !== undefined && bytes > declared) break;
         const stored = inStorage(writer.write(chunk));
-        unsent.push(chunk);
-        unsentBytes += chunk.length;
-        if (unsentBytes - chunk.length >= SEND_BATCH) {
-          this.flowing = true;
-          const out = unsent.slice(0, -1);
-          unsent = [chunk];
-          unsentBytes = chunk.length;
-          await Promise.all([stored, this.broadcast(out)]);
-        } else {
-          await stored;
-        }
+        await Promise.all([stored, toClients.add(chunk)]);
       }
       this.flowing = true; // the last chunk is held: from here on nobody can join the stream
       if (declared !== undefined && bytes !== declared) {
@@ -195,6 +185,7 @@ export class BlobFetch {
       }
     } catch (err) {
       res.body.destroy();
+      void toClients.abandon();
       await writer?.cancel().catch(() => undefined);
       await this.removeUpload(upload);
       if (err instanceof StorageFault) log.error({ name: this.name, digest: this.digest, err: err.original }, 'proxy: writing a downloaded blob to storage failed');
@@ -204,13 +195,11 @@ export class BlobFetch {
     }
     const desc = { digest: this.digest, size: bytes };
     // Verified: the clients get the rest before the commit, which they need not wait for.
-    for (const s of [...this.subscribers]) {
-      this.subscribers.delete(s);
-      s.res.once('close', () => s.resolve(desc));
-      s.res.cork();
-      for (const b of unsent) s.res.write(b);
-      s.res.end(() => s.resolve(desc));
-    }
+    const byResponse = new Map([...this.subscribers].map((s) => [s.res, s]));
+    await toClients.finish((res) => {
+      const s = byResponse.get(res);
+      if (s && this.subscribers.delete(s)) s.resolve(desc);
+    });
     try {
       await writer.commit();
       const data = pathFor({ kind: 'uploadData', ...upload });
@@ -225,32 +214,6 @@ export class BlobFetch {
       await this.removeUpload(upload);
     }
     return desc;
-  }
-
-  /** Write chunks to every client in one go (one writev), resolving when each can take more or has gone. */
-  private broadcast(chunks: Buffer[]): Promise<unknown> {
-    const pending: Promise<void>[] = [];
-    for (const s of this.subscribers) {
-      const res = s.res;
-      if (res.destroyed) continue;
-      res.cork();
-      let more = true;
-      for (const c of chunks) more = res.write(c);
-      res.uncork();
-      if (more) continue;
-      pending.push(
-        new Promise<void>((resolve) => {
-          const go = () => {
-            res.off('drain', go);
-            res.off('close', go);
-            resolve();
-          };
-          res.on('drain', go);
-          res.on('close', go);
-        }),
-      );
-    }
-    return Promise.all(pending);
   }
 
   private async removeUpload(upload: { name: string; id: string }): Promise<void> {
