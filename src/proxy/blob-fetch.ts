@@ -4,8 +4,8 @@
  * are then served from storage. Nothing is visible before the bytes are verified:
  * - the data goes to an upload (`<name>/_uploads/<id>/`, as Distribution's cache does) and is moved
  *   into place only when its size and digest are right;
- * - each client gets every chunk but the last until then, so a wrong or cut-short blob ends in a
- *   cut connection, never in a body that looks whole;
+ * - clients get the blob's last bytes only then (see ClientBatches), so a wrong or cut-short blob
+ *   ends in a cut connection, never in a body that looks whole;
  * - a client that leaves does not stop the download: it completes the cache, unless nobody has been
  *   waiting for it for `cacheWriteTimeout`, and is otherwise discarded.
  * Backpressure runs end to end: the upstream is read no faster than storage and the slowest client take it.
