@@ -160,7 +160,7 @@ function remoteAddr(req: IncomingMessage): string {
   // Go prints an IPv4 peer of a dual-stack socket as IPv4.
   const ip = req.socket?.remoteAddress?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
   if (!ip) return '';
-  return ip.includes(':') ? `[${ip}]:${req.socket.remotePort}` : `${ip}:${req.socket.remotePort}`;
+  return ip.includes(':') ? `[${ip}]:${req.socket?.remotePort}` : `${ip}:${req.socket?.remotePort}`;
 }
 
 function first(v: string | string[] | undefined): string | undefined {

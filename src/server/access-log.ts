@@ -13,5 +13,5 @@ export function accessLogLine(req: IncomingMessage, res: ServerResponse, started
   const referer = req.headers.referer ?? '';
   const agent = req.headers['user-agent'] ?? '';
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return `${req.socket.remoteAddress ?? '-'} - - [${clfDate(new Date())}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${length} "${referer}" "${agent}" ${ms.toFixed(1)}ms`;
+  return `${req.socket?.remoteAddress ?? '-'} - - [${clfDate(new Date())}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${length} "${referer}" "${agent}" ${ms.toFixed(1)}ms`;
 }

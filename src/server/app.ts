@@ -181,7 +181,7 @@ async function authorize(
     }
   } catch (err) {
     if (err instanceof AuthChallenge) {
-      const entry = { method: req.method, path: req.url?.split('?')[0], remote: req.socket.remoteAddress, reason: err.reason };
+      const entry = { method: req.method, path: req.url?.split('?')[0], remote: req.socket?.remoteAddress, reason: err.reason };
       if (err.hadCredentials) deps.log.info(entry, 'access refused');
       else deps.log.debug(entry, 'access refused');
     }

@@ -24,6 +24,8 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
 export function clientError(err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
   if (isBackendUnavailable(err)) return new RegistryError('UNAVAILABLE', 'the storage backend is unavailable; try again later');
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new RegistryError('UNKNOWN', 'no space left in the registry storage');
   return new RegistryError('UNKNOWN', ERROR_CODES.UNKNOWN.message);
 }
 
