@@ -164,6 +164,9 @@ rgw data = $DIR/rgw.a
 rgw thread pool size = 64
 # new buckets get sharded indexes: index updates of concurrent PUTs do not queue on one object
 rgw override bucket index max shards = 8
+# Deleted objects' data goes within a minute (RGW keeps it 2 h by default; memstore holds it in RAM).
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 # SSE-KMS over plain HTTP with a built-in test key ("keyid: wharf-test-key"): lets the tests store
 # encrypted objects, which RGW then refuses to copy server-side
 rgw crypt require ssl = false

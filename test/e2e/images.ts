@@ -1,5 +1,6 @@
 // Test images: digests, OCI layouts, umoci-made images and the Debian base image.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CACHE_DIR, SERVICES, requireRoot, requireTools, run, sleep, tempDir } from './process.js';
@@ -191,3 +192,65 @@ export async function makeDebianImage(): Promise<OciImage> {
   return built;
 }
 
+/**
+ * An OCI layout holding one image whose only layer is an uncompressed tar of `bytes` random bytes
+ * (a 16 MiB random block repeated: fast to make, nothing compresses or deduplicates it in transit).
+ */
+export async function makeBigLayerImage(layout: string, bytes: number): Promise<{ ref: string; digest: string; layer: string }> {
+  fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
+  fs.writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const header = Buffer.alloc(512);
+  const field = (s: string, off: number, len: number): void => void header.write(s.padEnd(len, '\0').slice(0, len), off, 'latin1');
+  field('big.bin', 0, 100);
+  field('0000644', 100, 8);
+  field('0000000', 108, 8);
+  field('0000000', 116, 8);
+  field(bytes.toString(8).padStart(11, '0'), 124, 12);
+  field('00000000000', 136, 12);
+  field('        ', 148, 8);
+  field('0', 156, 1);
+  field('ustar', 257, 6);
+  field('00', 263, 2);
+  let sum = 0;
+  for (const b of header) sum += b;
+  field(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  const block = randomBytes(16 * 1024 * 1024);
+  const tmp = path.join(layout, 'layer.tmp');
+  const out = fs.createWriteStream(tmp);
+  const hash = createHash('sha256');
+  const put = async (b: Buffer): Promise<void> => {
+    hash.update(b);
+    if (!out.write(b)) await once(out, 'drain');
+  };
+  await put(header);
+  for (let left = bytes; left > 0; left -= block.length) await put(left >= block.length ? block : block.subarray(0, left));
+  const pad = (512 - (bytes % 512)) % 512;
+  await put(Buffer.alloc(pad + 1024));
+  out.end();
+  await once(out, 'finish');
+  const layerSize = 512 + bytes + pad + 1024;
+  const layer = 'sha256:' + hash.digest('hex');
+  await run('mv', [tmp, path.join(layout, 'blobs', 'sha256', layer.slice(7))]);
+  const writeBlob = (content: string): { digest: string; size: number } => {
+    const digest = 'sha256:' + createHash('sha256').update(content).digest('hex');
+    fs.writeFileSync(path.join(layout, 'blobs', 'sha256', digest.slice(7)), content);
+    return { digest, size: Buffer.byteLength(content) };
+  };
+  const config = writeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] }, config: {} }));
+  const manifest = writeBlob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: layerSize }],
+    }),
+  );
+  fs.writeFileSync(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
+    }),
+  );
+  return { ref: `oci:${layout}:big`, digest: manifest.digest, layer };
+}

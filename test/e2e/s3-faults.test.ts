@@ -5,13 +5,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
 import {
   errorCodes,
   httpRequest,
   inspectDigest,
+  makeBigLayerImage,
   makeTinyImage,
   patchChunk,
   readOciImage,
@@ -34,69 +33,6 @@ const rgwEnv = (): NodeJS.ProcessEnv => {
   delete env.AWS_CA_BUNDLE;
   return env;
 };
-
-/**
- * An OCI layout holding one image whose only layer is an uncompressed tar of `bytes` random bytes
- * (a 16 MiB random block repeated: fast to make, nothing compresses or deduplicates it in transit).
- */
-async function makeBigLayerImage(layout: string, bytes: number): Promise<{ ref: string; digest: string; layer: string }> {
-  mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
-  writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  const header = Buffer.alloc(512);
-  const field = (s: string, off: number, len: number): void => void header.write(s.padEnd(len, '\0').slice(0, len), off, 'latin1');
-  field('big.bin', 0, 100);
-  field('0000644', 100, 8);
-  field('0000000', 108, 8);
-  field('0000000', 116, 8);
-  field(bytes.toString(8).padStart(11, '0'), 124, 12);
-  field('00000000000', 136, 12);
-  field('        ', 148, 8);
-  field('0', 156, 1);
-  field('ustar', 257, 6);
-  field('00', 263, 2);
-  let sum = 0;
-  for (const b of header) sum += b;
-  field(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  const block = randomBytes(16 * MiB);
-  const tmp = path.join(layout, 'layer.tmp');
-  const out = createWriteStream(tmp);
-  const hash = createHash('sha256');
-  const put = async (b: Buffer): Promise<void> => {
-    hash.update(b);
-    if (!out.write(b)) await once(out, 'drain');
-  };
-  await put(header);
-  for (let left = bytes; left > 0; left -= block.length) await put(left >= block.length ? block : block.subarray(0, left));
-  const pad = (512 - (bytes % 512)) % 512;
-  await put(Buffer.alloc(pad + 1024));
-  out.end();
-  await once(out, 'finish');
-  const layerSize = 512 + bytes + pad + 1024;
-  const layer = 'sha256:' + hash.digest('hex');
-  await run('mv', [tmp, path.join(layout, 'blobs', 'sha256', layer.slice(7))]);
-  const writeBlob = (content: string): { digest: string; size: number } => {
-    const digest = 'sha256:' + createHash('sha256').update(content).digest('hex');
-    writeFileSync(path.join(layout, 'blobs', 'sha256', digest.slice(7)), content);
-    return { digest, size: Buffer.byteLength(content) };
-  };
-  const config = writeBlob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] }, config: {} }));
-  const manifest = writeBlob(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: layerSize }],
-    }),
-  );
-  writeFileSync(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
-    }),
-  );
-  return { ref: `oci:${layout}:big`, digest: manifest.digest, layer };
-}
 
 describe('s3 on a Ceph RGW of its own: a 1 GiB layer, and the backend failing mid-push', () => {
   let rgw: Rgw;
