@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { finishUpload, patchChunk, skopeoCopy, startUpload, inspectDigest } from './clients.js';
-import { readOciImage, type OciImage } from './images.js';
+import { makeBigLayerImage, readOciImage, type OciImage } from './images.js';
 import { tempDir } from './process.js';
 import { startReference, startWharf, type RegistryServer } from './servers.js';
 
@@ -100,4 +100,19 @@ export async function chunkedPushAcross(a: RegistryServer, b: RegistryServer, re
   const res = await fetch(`${b.url}/v2/${repo}/blobs/${digest}`, { redirect: 'manual' });
   assert.equal(res.status, 200);
   assert.ok(Buffer.from(await res.arrayBuffer()).equals(blob));
+}
+
+/**
+ * skopeo pushes an image whose one layer is 1 GiB of uncompressed data to HOST/REPO:v1 and pulls it
+ * back (skopeo checks every digest); returns the layer's digest.
+ */
+export async function bigLayerRoundTrip(host: string, repo: string): Promise<string> {
+  const image = await makeBigLayerImage(`${tempDir('big')}/layout`, 1024 * 1024 * 1024);
+  // --preserve-digests: skopeo would otherwise gzip the uncompressed layer on the way (slow, and a new digest).
+  await skopeoCopy(image.ref, `docker://${host}/${repo}:v1`, ['--preserve-digests']);
+  assert.equal(await inspectDigest(`${host}/${repo}:v1`), image.digest);
+  const layout = `${tempDir('big-pull')}/layout`;
+  await skopeoCopy(`docker://${host}/${repo}:v1`, `oci:${layout}:t`, ['--preserve-digests']);
+  assert.ok(readOciImage(layout, 't').blobs.includes(image.layer));
+  return image.layer;
 }
