@@ -8,6 +8,7 @@
  */
 import type { StorageAfterSweep } from '../registry/cache.js';
 import { listRepositories } from '../registry/catalog.js';
+import { mapLimit } from '../registry/concurrency.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 
@@ -58,19 +59,6 @@ const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 /** Storage round trips dominate: keep this many in flight. */
 const PARALLEL = 32;
 
-/** `fn` over `items` with at most `limit` running at once; results in input order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
   try {
@@ -158,10 +146,10 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
 
   // Read every repository's revisions, tags and manifests with many requests in flight; then
   // mark in repository order, so the output reads as Distribution's does.
-  const repos = await mapPool(await listRepositories(driver), 4, async (name) => {
+  const repos = await mapLimit(await listRepositories(driver), 4, async (name) => {
     const revs = await revisions(driver, name);
     const tags = opts.removeUntagged ? await currentTags(driver, name) : new Map<string, string>();
-    await mapPool(revs, PARALLEL, (digest) => refsOf(digest, name));
+    await mapLimit(revs, PARALLEL, (digest) => refsOf(digest, name));
     return { name, revs, tags };
   });
   for (const { name, revs, tags } of repos) {
@@ -215,11 +203,11 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   const present = new Set<string>();
   for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
     const prefixes = await listOrEmpty(driver, algDir);
-    const perPrefix = await mapPool(prefixes, PARALLEL, async (prefixDir) => {
+    const perPrefix = await mapLimit(prefixes, PARALLEL, async (prefixDir) => {
       const hexDirs = await listOrEmpty(driver, prefixDir);
       if (opts.descriptors) for (const hexDir of hexDirs) present.add(`${base(algDir)}:${base(hexDir)}`);
       const candidates = hexDirs.filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
-      const withData = await mapPool(candidates, 4, (hexDir) =>
+      const withData = await mapLimit(candidates, 4, (hexDir) =>
         driver.stat(`${hexDir}/data`).then(
           (info) => {
             const digest = `${base(algDir)}:${base(hexDir)}`;
@@ -238,7 +226,7 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   const deleted = new Set<string>();
   if (!opts.dryRun) {
     const guard = opts.guard;
-    await mapPool(unmarked, PARALLEL, async (digest) => {
+    await mapLimit(unmarked, PARALLEL, async (digest) => {
       const claim = guard ? guard.claim(digest, infoOf.get(digest)!.modTime) : null;
       if (guard && !claim) return;
       try {

@@ -3,21 +3,8 @@ import { availableParallelism } from 'node:os';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { readLink } from './blobs.js';
+import { mapLimit } from './concurrency.js';
 import { fail } from './errors.js';
-
-/** `fn` over `items`, at most `limit` at once; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 export class TagStore {
   /** Tag lookups in flight at once (`storage.tag.concurrencylimit`; 0: one per CPU, as Distribution). */
