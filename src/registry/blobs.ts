@@ -27,6 +27,11 @@ export class BlobStore {
   /** Size of the global blob, or null when it does not exist. */
   async statGlobal(digest: string): Promise<BlobDescriptor | null> {
     await this.fence.pass(digest);
+    return this.statStored(digest);
+  }
+
+  /** statGlobal once the fence was passed. */
+  private async statStored(digest: string): Promise<BlobDescriptor | null> {
     const cached = await this.cache.descriptors?.blob(digest);
     if (cached) return cached;
     try {
@@ -51,7 +56,7 @@ export class BlobStore {
     await this.fence.pass(digest);
     const cached = await this.cache.descriptors?.linked(name, digest);
     if (cached) return cached;
-    const [linked, desc] = await Promise.all([this.linkedInStorage(name, digest), this.statGlobal(digest)]);
+    const [linked, desc] = await Promise.all([this.linkedInStorage(name, digest), this.statStored(digest)]);
     if (!linked) this.cache.descriptors?.dropStale(name, digest);
     if (!linked || !desc) return null;
     void this.cache.descriptors?.setLinked(name, desc);
