@@ -4,6 +4,7 @@ import { redisConnection } from '../config/redis.js';
 import { makeLogger } from './logging.js';
 import { startRegistry, type RegistrySettings } from './start.js';
 import { proxySettingsFrom } from '../proxy/settings.js';
+import { tracingSettingsFromEnv } from '../tracing/env.js';
 
 export function settingsFromConfig(config: Config): RegistrySettings {
   const { storage, http, log } = config;
@@ -107,6 +108,7 @@ function indexChildren(config: Config): RegistrySettings['indexChildren'] {
 export async function serve(args: string[]): Promise<number> {
   const loaded = loadConfig({ path: args[0], env: process.env });
   const settings = settingsFromConfig(loaded.config);
+  settings.tracing = tracingSettingsFromEnv(process.env); // OpenTelemetry is configured by OTEL_* only
   const log = makeLogger(settings.log);
   for (const warning of loaded.warnings) log.warn(warning);
   const unsupported = unsupportedFeatures(loaded.config);

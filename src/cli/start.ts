@@ -25,6 +25,8 @@ import type { ProxySettings, PullThroughCache } from '../proxy/index.js';
 import { BlobFence } from '../registry/gc-fence.js';
 import type { ManifestPolicy } from '../registry/manifests.js';
 import type { OnlineCollector } from '../gc/online.js';
+import type { TracingSettings } from '../tracing/env.js';
+import type { Tracing } from '../tracing/provider.js';
 
 export interface RegistrySettings {
   storage: { name: string; options: Record<string, unknown> };
@@ -80,6 +82,8 @@ export interface RegistrySettings {
   proxy?: ProxySettings;
   /** The `notifications` section (with at least one endpoint); `instance` overrides the queue directory's name (tests). */
   notifications?: NotificationSettings & { instance?: string };
+  /** OpenTelemetry tracing, from the OTEL_* environment variables; absent: off, and nothing is wrapped. */
+  tracing?: TracingSettings;
 }
 
 export interface StartedRegistry {
@@ -98,6 +102,8 @@ export interface StartedRegistry {
   notifier?: Notifier;
   /** Present when `storage.gc.enabled`. */
   collector?: OnlineCollector;
+  /** Present when tracing is on. */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -110,7 +116,9 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     settings,
     log,
   );
-  const driver = metrics ? instrumentDriver(storage.driver, metrics.storageAction) : storage.driver;
+  const tracing = settings.tracing ? await startTracing(settings.tracing, log) : undefined;
+  const measured = metrics ? instrumentDriver(storage.driver, metrics.storageAction) : storage.driver;
+  const driver = tracing ? tracing.traceDriver(measured) : measured;
   // Health checks are built (not started) before anything listens: a duplicate check stops start-up.
   const health = settings.health ? healthChecksFrom(settings.health, driver, settings.storage.name, log) : undefined;
   // Redis that cannot be used stops start-up here, with a message naming the key.
@@ -160,7 +168,8 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       readOnly: settings.readOnly ?? false,
     },
   });
-  const running = await listenTransport(handler, settings.http.addr, {
+  const traced = tracing ? tracing.traceRequests(handler, { prefix: settings.http.prefix }) : handler;
+  const running = await listenTransport(traced, settings.http.addr, {
     tls: tlsResolved,
     http2: !settings.http.http2Disabled,
     h2c: settings.http.h2c ?? false,
@@ -193,6 +202,7 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
     proxy,
     collector,
     notifier,
+    tracing,
     close: async () => {
       health?.stop();
       await collector?.stop();
@@ -204,8 +214,14 @@ export async function startRegistry(settings: RegistrySettings, log: Logger = ma
       await notifier?.close(); // after the server: no request is still queueing events
       await proxy?.close(); // saves the expiry state
       await redis?.close();
+      await tracing?.shutdown(); // last: exports the spans of the requests drained above
     },
   };
+}
+
+/** OpenTelemetry (loaded only when the OTEL_* variables turn tracing on). */
+async function startTracing(settings: TracingSettings, log: Logger): Promise<Tracing> {
+  return (await import('../tracing/provider.js')).startTracing(settings, log);
 }
 
 /** `storage.gc`: online garbage collection every interval (loaded only when enabled). */
