@@ -5,6 +5,10 @@ import type { Config } from './schema.js';
 import { STORAGE_MIDDLEWARE, unknownMiddlewareMessage } from '../storage/middleware/names.js';
 
 const NOT_YET = 'not supported yet by this version of Wharf';
+const REPLACED_BY_OTEL =
+  'Wharf replaces Bugsnag and New Relic reporting with OpenTelemetry tracing: remove this key and set OTEL_EXPORTER_OTLP_ENDPOINT ' +
+  '(an OTLP/HTTP collector, e.g. http://collector:4318) or OTEL_TRACES_EXPORTER=console; OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES ' +
+  'and OTEL_TRACES_SAMPLER refine it (README: Tracing)';
 
 interface Row {
   /** The configuration key the message names. */
@@ -22,17 +26,9 @@ export const UNSUPPORTED: readonly Row[] = [
     const unknown = (c: Config) => c.middleware[k].filter((m) => !m.disabled && !(k === 'storage' && STORAGE_MIDDLEWARE.includes(m.name))).map((m) => m.name);
     return { key: `middleware.${k}`, used: (c: Config) => unknown(c).join(', '), message: (c: Config) => unknownMiddlewareMessage(k, unknown(c)) };
   }),
-  // reporting: these services are replaced by OpenTelemetry in Wharf.
-  {
-    key: 'reporting.bugsnag',
-    used: (c) => c.reporting.bugsnag.apikey !== '',
-    message: 'not supported by Wharf (use OpenTelemetry for error reporting instead)',
-  },
-  {
-    key: 'reporting.newrelic',
-    used: (c) => c.reporting.newrelic.licensekey !== '',
-    message: 'not supported by Wharf (use OpenTelemetry for error reporting instead)',
-  },
+  // reporting: replaced by OpenTelemetry tracing (src/tracing); on when Distribution would turn them on.
+  { key: 'reporting.bugsnag', used: (c) => c.reporting.bugsnag.apikey !== '', message: REPLACED_BY_OTEL },
+  { key: 'reporting.newrelic', used: (c) => c.reporting.newrelic.licensekey !== '', message: REPLACED_BY_OTEL },
   // http
   // log
   { key: 'log.reportcaller', used: (c) => c.log.reportcaller },

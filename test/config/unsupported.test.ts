@@ -4,6 +4,10 @@ import { unsupportedFeatures } from '../../src/config/index.js';
 import { BASE, SAMPLE_CONFIG_YAML, parse } from './helpers.js';
 
 const unsupported = (yaml: string, env: Record<string, string> = {}) => unsupportedFeatures(parse(yaml, env).config);
+const REPLACED =
+  'Wharf replaces Bugsnag and New Relic reporting with OpenTelemetry tracing: remove this key and set OTEL_EXPORTER_OTLP_ENDPOINT ' +
+  '(an OTLP/HTTP collector, e.g. http://collector:4318) or OTEL_TRACES_EXPORTER=console; OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES ' +
+  'and OTEL_TRACES_SAMPLER refine it (README: Tracing)';
 
 describe('unsupportedFeatures', () => {
   it('is empty for implemented features', () => {
@@ -22,8 +26,8 @@ describe('unsupportedFeatures', () => {
     assert.deepEqual(unsupported(SAMPLE_CONFIG_YAML), [
       'middleware.registry (ARegistryMiddleware): unknown middleware "ARegistryMiddleware"; Distribution 2.8 has no built-in registry middleware',
       'middleware.repository (ARepositoryMiddleware): unknown middleware "ARepositoryMiddleware"; Distribution 2.8 has no built-in repository middleware',
-      'reporting.bugsnag: not supported by Wharf (use OpenTelemetry for error reporting instead)',
-      'reporting.newrelic: not supported by Wharf (use OpenTelemetry for error reporting instead)',
+      `reporting.bugsnag: ${REPLACED}`,
+      `reporting.newrelic: ${REPLACED}`,
       'compatibility.schema1: not supported yet by this version of Wharf',
     ]);
   });
