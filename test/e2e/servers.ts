@@ -40,6 +40,8 @@ export interface StartOptions {
   storage?: string[];
   /** top-level lines appended to the config, e.g. ['middleware:', '  storage:', ...] */
   extraConfig?: string[];
+  /** extra environment variables for the server process (e.g. OTEL_*) */
+  env?: Record<string, string>;
 }
 
 export function freePort(): Promise<number> {
@@ -92,6 +94,7 @@ async function startServer(kind: 'wharf' | 'reference', opts: StartOptions): Pro
     // REGISTRY_* would override the config file; AWS_CA_BUNDLE makes distribution's aws-sdk panic
     if (v !== undefined && !k.startsWith('REGISTRY_') && k !== 'AWS_CA_BUNDLE') env[k] = v;
   }
+  Object.assign(env, opts.env);
   const [cmd, args] =
     kind === 'wharf'
       ? [process.execPath, [path.join(ROOT, 'bin', 'wharf.js'), 'serve', configPath]]
