@@ -39,11 +39,18 @@ import {
 } from './s3-writer.js';
 import { byteRange, checkReadArgs, emptyStream, eachLimited, listingOf, readCompleting, redirectable, sendCoalesced, walkListing } from './object-store.js';
 import { completeUnfinished, OpenWriters } from './object-writer.js';
+import { sendDirect } from './direct-get.js';
 
 const NAME = 's3';
 /** Presigned redirect URLs live this long, as Distribution's. */
 const REDIRECT_EXPIRY_SECONDS = 20 * 60;
 const LIST_MAX = 1000;
+/**
+ * Blob reads this large bypass the SDK's HTTP stack (direct-get.ts) on a connection of their
+ * own: below it, a new connection (a TLS handshake on AWS) costs more than the copying saves.
+ */
+const DIRECT_GET_MIN = 8 * 1024 * 1024;
+const DIRECT_GET_EXPIRY_SECONDS = 15 * 60;
 
 export interface S3DriverContext {
   log?: ClientLog;
@@ -164,6 +171,12 @@ export class S3Driver implements StorageDriver, WriterContext {
   }
 
   async sendTo(path: string, offset: number, length: number | undefined, destination: Writable): Promise<void> {
+    if (length !== undefined && length >= DIRECT_GET_MIN) {
+      checkReadArgs(NAME, path, offset, length);
+      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }), { expiresIn: DIRECT_GET_EXPIRY_SECONDS });
+      const how = await sendDirect(new URL(url), offset, length, destination, { rejectUnauthorized: !this.settings.skipVerify, userAgent: this.settings.userAgent });
+      if (how === 'sent') return;
+    }
     await sendCoalesced(await this.reader(path, offset, length), destination);
   }
 
