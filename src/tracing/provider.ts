@@ -44,7 +44,6 @@ export interface Tracing {
 }
 
 export function startTracing(settings: TracingSettings, log: Logger): Tracing {
-  diag.setLogger(diagToLog(log), DiagLogLevel.WARN);
   const processors: SpanProcessor[] = [];
   if (settings.otlp) processors.push(new BatchSpanProcessor(otlpExporter(settings.otlp), settings.batch));
   if (settings.console) processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
@@ -53,6 +52,9 @@ export function startTracing(settings: TracingSettings, log: Logger): Tracing {
     sampler: sampler(settings.sampler),
     spanProcessors: processors,
   });
+  // From here on: the SDK also reads OTEL_TRACES_SAMPLER* itself while constructing, and would report
+  // values this module already checked and replaced (e.g. a ratio sampler without argument).
+  diag.setLogger(diagToLog(log), DiagLogLevel.WARN);
   // null: no propagator at all (OTEL_PROPAGATORS=none), so a traceparent header is ignored.
   provider.register({ propagator: settings.traceContext ? new W3CTraceContext() : null });
   const tracer: Tracer = provider.getTracer('wharf', wharfVersion());
@@ -129,7 +131,7 @@ function redacted(url: string): string {
 function diagToLog(log: Logger): DiagLogger {
   const last = new Map<string, { at: number; repeated: number }>();
   const write = (level: 'error' | 'warn') => (message: string, ...args: unknown[]) => {
-    const text = [message, ...args.map(describe)].join(' ');
+    const text = [message, ...args].map(describe).join(' ');
     const seen = last.get(text);
     const now = Date.now();
     if (seen && now - seen.at < 60_000) {
@@ -146,10 +148,24 @@ function diagToLog(log: Logger): DiagLogger {
 
 function describe(value: unknown): string {
   if (value instanceof Error) return value.message;
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return value.startsWith('{') ? (exportFailure(value) ?? value) : value;
   try {
     return JSON.stringify(value);
   } catch {
     return String(value);
+  }
+}
+
+/**
+ * The SDK's error handler logs, as JSON ({"message": …, "stack": …, "data": the collector's answer}),
+ * the errors of its span processors: spans that could not be exported.
+ */
+function exportFailure(text: string): string | undefined {
+  try {
+    const { message, data } = JSON.parse(text) as { message?: unknown; data?: unknown };
+    if (typeof message !== 'string') return undefined;
+    return `exporting spans failed: ${message}${typeof data === 'string' && data ? `: ${data.slice(0, 300)}` : ''}`;
+  } catch {
+    return undefined;
   }
 }
