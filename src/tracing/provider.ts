@@ -52,8 +52,8 @@ export function startTracing(settings: TracingSettings, log: Logger): Tracing {
     sampler: sampler(settings.sampler),
     spanProcessors: processors,
   });
-  // From here on: the SDK also reads OTEL_TRACES_SAMPLER* itself while constructing, and would report
-  // values this module already checked and replaced (e.g. a ratio sampler without argument).
+  // Set only now: while constructing, the SDK re-reads OTEL_TRACES_SAMPLER* and would report values
+  // already checked and replaced here (a ratio sampler without argument) as errors.
   diag.setLogger(diagToLog(log), DiagLogLevel.WARN);
   // null: no propagator at all (OTEL_PROPAGATORS=none), so a traceparent header is ignored.
   provider.register({ propagator: settings.traceContext ? new W3CTraceContext() : null });
