@@ -22,9 +22,17 @@ import type { Registry } from '../registry/registry.js';
 import { isNotFound, type FileWriter } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { ClientBatches } from './client-batches.js';
-import type { UpstreamResponse } from './http.js';
+import { StorageBatches } from './storage-batches.js';
+import { UpstreamUnreachable, type UpstreamResponse } from './http.js';
 import { ENTRY_BLOB, type ExpiryScheduler } from './scheduler.js';
-import type { Upstream } from './upstream.js';
+import type { Upstream, Wanted } from './upstream.js';
+
+/** An upstream blob body: its announced length and its chunks (borrowed until `onChunk` returns or its promise settles). */
+interface BlobBody {
+  length: number | undefined;
+  pump(onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void>;
+  destroy(): void;
+}
 
 interface Subscriber {
   res: ServerResponse;
@@ -121,14 +129,8 @@ export class BlobFetch {
   private async run(): Promise<BlobDescriptor> {
     const wanted = { code: 'BLOB_UNKNOWN' as const, name: this.name, remoteName: this.remoteName, reference: this.digest };
     try {
-      let res: UpstreamResponse;
-      try {
-        res = await this.upstream.request('GET', this.remoteName, `blobs/${this.digest}`);
-      } catch (err) {
-        throw this.upstream.failure(err);
-      }
-      if (res.status !== 200) throw this.upstream.refusal(res, wanted);
-      const declared = /^\d+$/.test(res.headers['content-length'] ?? '') ? Number(res.headers['content-length']) : undefined;
+      const body = await this.open(wanted);
+      const declared = body.length;
       this.headers = {
         'Content-Type': 'application/octet-stream',
         'Docker-Content-Digest': this.digest,
@@ -137,7 +139,7 @@ export class BlobFetch {
         ...(declared !== undefined && { 'Content-Length': declared }),
       };
       for (const s of this.subscribers) startResponse(s.res, this.headers);
-      const desc = await this.transfer(res, declared);
+      const desc = await this.transfer(body, declared);
       return desc;
     } catch (err) {
       const e = err instanceof StorageFault ? err.original : err instanceof RegistryError ? err : this.upstream.failure(err);
@@ -147,8 +149,39 @@ export class BlobFetch {
     }
   }
 
+  /** The upstream's answer: on a raw connection when it is a plain one, else through the HTTP client (which explains refusals). */
+  private async open(wanted: Wanted): Promise<BlobBody> {
+    const raw = await this.upstream.rawBlob(this.remoteName, this.digest);
+    if (raw) {
+      const broke = (err: unknown): never => {
+        // What onChunk threw passes as it is; the rest is the connection's, told as the HTTP client's are.
+        if (err instanceof StorageFault || err instanceof RegistryError) throw err;
+        throw new UpstreamUnreachable(`${this.upstream.origin}: ${(err as Error).message}`);
+      };
+      return { length: raw.length ?? undefined, pump: (f) => raw.pump(f).catch(broke), destroy: () => raw.destroy() };
+    }
+    let res: UpstreamResponse;
+    try {
+      res = await this.upstream.request('GET', this.remoteName, `blobs/${this.digest}`);
+    } catch (err) {
+      throw this.upstream.failure(err);
+    }
+    if (res.status !== 200) throw this.upstream.refusal(res, wanted);
+    const length = /^\d+$/.test(res.headers['content-length'] ?? '') ? Number(res.headers['content-length']) : undefined;
+    return {
+      length,
+      async pump(onChunk) {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          streamed(chunk.length); // the HTTP client's chunks are garbage once used (a raw body's are reused)
+          await onChunk(chunk);
+        }
+      },
+      destroy: () => res.body.destroy(),
+    };
+  }
+
   /** Copy the body to storage and the clients, verify it, answer the clients, then commit. */
-  private async transfer(res: UpstreamResponse, declared: number | undefined): Promise<BlobDescriptor> {
+  private async transfer(body: BlobBody, declared: number | undefined): Promise<BlobDescriptor> {
     const { registry, log } = this.deps;
     const driver = registry.driver;
     const id = randomUUID();
@@ -166,15 +199,27 @@ export class BlobFetch {
     );
     try {
       writer = await inStorage(driver.writer(pathFor({ kind: 'uploadData', ...upload }), false));
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      const toStorage = new StorageBatches(writer);
+      const tooMany = (): RegistryError =>
+        new RegistryError('UNKNOWN', `the upstream registry ${this.upstream.origin} sent more bytes than the ${declared} it announced for ${this.digest}: discarded`, undefined, 502);
+      // Promises only when something must wait: a raw body pauses its socket for each one.
+      await body.pump((chunk) => {
         if (this.abandoned) throw this.abandoned;
         hash.update(chunk);
         bytes += chunk.length;
-        streamed(chunk.length);
-        if (declared !== undefined && bytes > declared) break;
-        const stored = inStorage(writer.write(chunk));
-        await Promise.all([stored, toClients.add(chunk)]);
-      }
+        if (declared !== undefined && bytes > declared) throw tooMany();
+        let stored: Promise<void> | undefined;
+        try {
+          stored = toStorage.add(chunk)?.catch((err: unknown) => {
+            throw new StorageFault(err);
+          });
+        } catch (err) {
+          throw new StorageFault(err);
+        }
+        const sent = toClients.add(chunk);
+        return stored && sent ? Promise.all([stored, sent]).then(() => undefined) : (stored ?? sent);
+      });
+      await inStorage(toStorage.finish());
       this.flowing = true; // the last chunk is held: from here on nobody can join the stream
       if (declared !== undefined && bytes !== declared) {
         throw new RegistryError('UNKNOWN', `the upstream registry ${this.upstream.origin} sent ${bytes > declared ? 'more' : 'fewer'} bytes than the ${declared} it announced for ${this.digest}: discarded`, undefined, 502);
@@ -184,7 +229,7 @@ export class BlobFetch {
         throw new RegistryError('UNKNOWN', `the upstream registry ${this.upstream.origin} sent content whose digest is ${actual}, not ${this.digest}: discarded`, undefined, 502);
       }
     } catch (err) {
-      res.body.destroy();
+      body.destroy();
       void toClients.abandon();
       await writer?.cancel().catch(() => undefined);
       await this.removeUpload(upload);

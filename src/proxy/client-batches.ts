@@ -24,6 +24,7 @@ export class ClientBatches {
   private fill = 0;
   /** Writes of the other buffer to every client: it may be filled again once they are done. */
   private inFlight: Promise<void> = Promise.resolve();
+  private sending = false;
   private started = false;
 
   /** `onStart` runs just before the first bytes go out: from then on nobody can join from the start. */
@@ -32,14 +33,23 @@ export class ClientBatches {
     private readonly onStart: () => void,
   ) {}
 
-  /** Take a chunk; resolves when there is room for the next (the slowest client sets the pace). */
-  async add(chunk: Buffer): Promise<void> {
+  /**
+   * Take a chunk; returns a promise when there is no room for the rest of it yet (the slowest
+   * client sets the pace), which settles once all of it is taken: the chunk may be borrowed until then.
+   */
+  add(chunk: Buffer): Promise<void> | undefined {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.fill === SIZE) {
-        // More bytes follow the full buffer, so it is not the blob's end: it may go.
-        await this.inFlight;
-        this.inFlight = this.send(this.buffers[this.current], SIZE);
+        // More bytes follow the full buffer, so it is not the blob's end: it may go, once the other is free.
+        if (this.sending) {
+          const rest = chunk.subarray(offset);
+          return this.inFlight.then(() => this.add(rest));
+        }
+        this.sending = true;
+        this.inFlight = this.send(this.buffers[this.current], SIZE).then(() => {
+          this.sending = false;
+        });
         this.current ^= 1;
         this.fill = 0;
       }
@@ -47,6 +57,7 @@ export class ClientBatches {
       this.fill += copied;
       offset += copied;
     }
+    return undefined;
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { RegistryError, type ErrorCode } from '../registry/errors.js';
 import { UpstreamAuth, UpstreamAuthError, credentialSource } from './auth.js';
+import { rawGet, type RawResponse } from '../storage/raw-get.js';
 import { HttpClient, UpstreamUnreachable, type UpstreamResponse } from './http.js';
 import type { UpstreamSettings, UpstreamTimeouts } from './settings.js';
 
@@ -42,6 +43,35 @@ export class Upstream {
   /** `<method> <remoteurl>/v2/<name>/<path>` with pull credentials for `name`. */
   async request(method: 'GET' | 'HEAD', name: string, path: string, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
     return this.send(method, new URL(`${this.settings.remoteurl}/v2/${name}/${path}`), `repository:${name}:pull`, headers);
+  }
+
+  /**
+   * GET a blob for the cache on a raw connection (raw-get.ts: no garbage per socket read), when
+   * the upstream answers a plain 200 with a Content-Length, redirects followed. Null for anything
+   * else, an error included: the caller asks again through `request`, which explains failures.
+   */
+  async rawBlob(name: string, digest: string): Promise<RawResponse | null> {
+    const url = new URL(`${this.settings.remoteurl}/v2/${name}/blobs/${digest}`);
+    const scope = `repository:${name}:pull`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const authorization = await this.auth.header(scope).catch(() => null);
+      if (authorization === null) return null;
+      let res: RawResponse;
+      try {
+        res = await rawGet(url, {
+          headers: authorization ? { Authorization: authorization } : {},
+          maxRedirects: 5,
+          responseTimeoutMs: this.timeouts.responseMs,
+          idleTimeoutMs: this.timeouts.idleMs,
+        });
+      } catch {
+        return null;
+      }
+      if (res.status === 200 && res.length !== null) return res;
+      res.destroy();
+      if (res.status !== 401 || attempt > 0 || !this.auth.challenged(res.headers.get('www-authenticate'), scope, authorization)) return null;
+    }
+    return null;
   }
 
   /** `GET <remoteurl>/v2/` without credentials, as Distribution starts: a 401 teaches the scheme to use. */

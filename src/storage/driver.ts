@@ -26,12 +26,15 @@ export interface FileInfo {
  *   so callers do not read a path that a writer is still filling.
  * - `close()` ends the session and keeps what was written, so a later `writer(path, true)`
  *   resumes it: this is how an upload survives a restart.
- * - `write(chunk)` may keep a reference to `chunk` until `close()`/`commit()`: never reuse it.
+ * - `write(chunk)` may keep a reference to `chunk` until `close()`/`commit()`: never reuse it,
+ *   unless the writer says `releasesChunks` (then the chunk is free again once write() resolves).
  * - After `close()`, `commit()` or `cancel()`, `write()` rejects. `commit()` then `close()` is fine.
  */
 export interface FileWriter {
   /** Bytes written so far, including those of earlier sessions when appending. */
   readonly size: number;
+  /** True when `write` is done with a chunk once its promise resolves (it copies or writes it out). */
+  readonly releasesChunks?: boolean;
   /** Write one chunk; resolves when the driver can take more (backpressure). */
   write(chunk: Buffer): Promise<void>;
   /** Flush and release resources; what was written stays appendable. */

@@ -300,8 +300,8 @@ function giveReadBuffer(buffer: Buffer): void {
 }
 
 const batchPool: Buffer[] = [];
-const BATCH_POOL_MAX = 8;
-/** Below this many bytes in a session, chunks are kept as given and written together on close. */
+const BATCH_POOL_MAX = 24; // two per writer: enough for a dozen concurrent uploads without reallocating
+/** Below this many bytes in a session, chunks are kept (copied) and written together on close. */
 const SMALL_SESSION = 256 * 1024;
 
 function takeBatch(): Buffer {
@@ -314,6 +314,7 @@ function giveBatch(buffer: Buffer): void {
 
 /** Appends in place; at most one batch filling and one being written (backpressure). */
 class FilesystemWriter implements FileWriter {
+  readonly releasesChunks = true;
   private small: Buffer[] = [];
   private smallBytes = 0;
   private batch: Buffer | null = null;
@@ -341,7 +342,7 @@ class FilesystemWriter implements FileWriter {
     this.written += chunk.length;
     if (!this.batch) {
       if (this.smallBytes + chunk.length < SMALL_SESSION) {
-        this.small.push(chunk);
+        this.small.push(Buffer.from(chunk)); // a copy: callers may reuse what they wrote (releasesChunks)
         this.smallBytes += chunk.length;
         return;
       }
