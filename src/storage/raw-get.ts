@@ -207,7 +207,9 @@ function once(url: URL, headers: Record<string, string>, options: RawGetOptions)
     }
 
     socket.setNoDelay(true);
-    socket.setTimeout(options.responseTimeoutMs ?? 0, () => {
+    // A listener of its own: setTimeout(ms, cb) would add it once, and setTimeout(0, cb) remove it.
+    socket.setTimeout(options.responseTimeoutMs ?? 0);
+    socket.on('timeout', () => {
       if (!head && (waiting || !consumer)) {
         socket.setTimeout(options.idleTimeoutMs ?? 0); // the consumer is busy, the server is not silent: look again later
         return;
