@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   const results: RowResult[] = [];
   const details: Record<string, unknown[]> = {};
   for (const b of benches) {
-    const rows = b.rows.map((def): RowResult => ({ def, samples: { distribution: [], wharf: [] } }));
+    const rows = b.rows.map((def): RowResult => ({ def, samples: { distribution: [], wharf: [] }, info: def.info }));
     results.push(...rows);
     details[b.name] = [];
     try {

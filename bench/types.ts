@@ -32,6 +32,8 @@ export interface RowDef {
   /** 'higher': throughput-like, target is a minimum ratio; 'lower': time-like, target is a maximum ratio. */
   better: 'higher' | 'lower';
   target: number;
+  /** Shown for context, with no target (e.g. what a client takes without either registry). */
+  info?: boolean;
 }
 
 export interface Measurement {
