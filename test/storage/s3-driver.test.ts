@@ -110,6 +110,24 @@ describe('s3 driver on Ceph RGW', () => {
     await driver.delete('/append');
   });
 
+  it('moves a 40 MiB file with one CopyObject by default on RGW (a copy by reference, not part by part)', async () => {
+    const driver = make();
+    const used: string[] = [];
+    driver.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (/Copy/.test(context.commandName ?? '')) used.push(context.commandName!);
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordCopies' },
+    );
+    const content = randomBytes(40 * MiB);
+    await driver.putContent('/whole/src', content);
+    await driver.move('/whole/src', '/whole/dest/data');
+    assert.deepEqual(used, ['CopyObjectCommand']);
+    assert.ok((await driver.getContent('/whole/dest/data')).equals(content));
+    await driver.delete('/whole');
+  });
+
   it('moves large files with a multipart server-side copy', async () => {
     const driver = make({ multipartcopythresholdsize: 5 * MiB, multipartcopychunksize: 5 * MiB, multipartcopymaxconcurrency: 2 });
     const content = randomBytes(12 * MiB + 7);

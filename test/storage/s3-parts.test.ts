@@ -86,6 +86,12 @@ describe('s3 part sizes', () => {
 describe('s3 parameters', () => {
   const base = { region: 'us-east-1', bucket: 'b' };
 
+  it('copies whole objects up to 5 GiB on an S3-compatible endpoint unless told otherwise; AWS keeps 32 MiB', () => {
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://127.0.0.1:7480' }).multipartCopyThresholdSize, 5 * 1024 * MiB);
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'https://s3.eu-west-1.amazonaws.com' }).multipartCopyThresholdSize, 32 * MiB);
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://127.0.0.1:7480', multipartcopythresholdsize: 8 * MiB }).multipartCopyThresholdSize, 8 * MiB);
+  });
+
   it("Distribution's defaults", () => {
     const s = parseS3Options(base);
     assert.equal(s.chunkSize, 10 * MiB);
