@@ -46,8 +46,7 @@ export async function garbageCollect(args: string[]): Promise<number> {
   }
   const { config, warnings } = loadConfig({ path, env: process.env });
   for (const w of warnings) console.error(`warning: ${w}`);
-  // Nothing else runs in this process: the filesystem driver reads synchronously (no thread-pool hops).
-  const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>, { offline: true });
+  const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>);
   // With a redis cache, what is deleted is cleared there too; Redis that cannot be used stops GC before it deletes anything.
   const redis = await openRedisCache(config);
   const summary = /^\n?\d+ blobs marked/;
