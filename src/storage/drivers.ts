@@ -6,16 +6,22 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { StorageDriver } from './driver.js';
 
-/** What a driver may use besides its own parameters (garbage-collect passes none). */
+/** What a driver may use besides its own parameters (the offline commands pass no log). */
 export interface DriverContext {
-  log: Logger;
-  redirect: boolean;
+  log?: Logger;
+  redirect?: boolean;
+  /** A one-shot command that owns the process (garbage-collect): the filesystem driver may block the event loop. */
+  offline?: boolean;
 }
 
 export type DriverFactory = (options: Record<string, unknown>, context?: DriverContext) => Promise<StorageDriver>;
 
 export const DRIVERS: Record<string, DriverFactory> = {
-  filesystem: async (o) => new (await import('./filesystem.js')).FilesystemDriver({ rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) }),
+  filesystem: async (o, c) => {
+    const options = { rootdirectory: resolve(String(o.rootdirectory ?? '/var/lib/registry')) };
+    if (c?.offline) return new (await import('./filesystem-offline.js')).OfflineFilesystemDriver(options);
+    return new (await import('./filesystem.js')).FilesystemDriver(options);
+  },
   inmemory: async () => new (await import('./inmemory.js')).InMemoryDriver(),
   s3: async (o, c) => (await import('./s3.js')).S3Driver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),
   azure: async (o, c) => (await import('./azure.js')).AzureDriver.fromOptions(o, { log: c?.log, redirect: c?.redirect }),

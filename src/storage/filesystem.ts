@@ -31,12 +31,12 @@ export interface FilesystemOptions {
   rootdirectory: string;
 }
 
-function isENOENT(err: unknown): boolean {
+export function isENOENT(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-function errCode(err: unknown): string | undefined {
+export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
@@ -54,7 +54,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /** The on-disk path of a file or directory; '/' (the root) only when allowRoot. */
-  private full(path: string, allowRoot = false): string {
+  protected full(path: string, allowRoot = false): string {
     checkPath(NAME, path, allowRoot);
     return join(this.root, path);
   }
