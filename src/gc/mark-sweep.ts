@@ -8,7 +8,7 @@
  */
 import type { StorageAfterSweep } from '../registry/cache.js';
 import { listRepositories } from '../registry/catalog.js';
-import { mapLimit } from '../registry/concurrency.js';
+import { mapLimit, TaskPool } from '../registry/concurrency.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 
@@ -201,43 +201,52 @@ export async function markAndSweep(driver: StorageDriver, opts: GCOptions): Prom
   const infoOf = new Map<string, { size: number; modTime: Date }>();
   // Every blob directory, for the descriptor cache (only gathered when there is one).
   const present = new Set<string>();
-  for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
-    const prefixes = await listOrEmpty(driver, algDir);
-    const perPrefix = await mapLimit(prefixes, PARALLEL, async (prefixDir) => {
-      const hexDirs = await listOrEmpty(driver, prefixDir);
-      if (opts.descriptors) for (const hexDir of hexDirs) present.add(`${base(algDir)}:${base(hexDir)}`);
-      const candidates = hexDirs.filter((hexDir) => !marked.has(`${base(algDir)}:${base(hexDir)}`));
-      const withData = await mapLimit(candidates, 4, (hexDir) =>
-        driver.stat(`${hexDir}/data`).then(
-          (info) => {
-            const digest = `${base(algDir)}:${base(hexDir)}`;
-            infoOf.set(digest, info);
-            return digest;
-          },
-          () => null,
-        ),
-      );
-      return withData.filter((d): d is string => d !== null);
-    });
-    for (const list of perPrefix) unmarked.push(...list);
+  const deleted = new Set<string>();
+  const guard = opts.guard;
+  const sweepBlob = async (digest: string): Promise<void> => {
+    const claim = guard ? guard.claim(digest, infoOf.get(digest)!.modTime) : null;
+    if (guard && !claim) return;
+    try {
+      await deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest }));
+      deleted.add(digest);
+      await guard?.afterDelete?.(digest);
+    } finally {
+      claim?.release();
+    }
+  };
+  // A blob found unmarked is deleted at once, while the listing goes on: deletes can wait on the
+  // device (a filesystem that trims freed blocks), and the listing fills that time.
+  const sweeper = opts.dryRun ? null : new TaskPool(PARALLEL);
+  try {
+    for (const algDir of await listOrEmpty(driver, pathFor({ kind: 'blobsRoot' }))) {
+      const alg = base(algDir);
+      const prefixes = await listOrEmpty(driver, algDir);
+      const perPrefix = await mapLimit(prefixes, PARALLEL, async (prefixDir) => {
+        const hexDirs = await listOrEmpty(driver, prefixDir);
+        if (opts.descriptors) for (const hexDir of hexDirs) present.add(`${alg}:${base(hexDir)}`);
+        const candidates = hexDirs.filter((hexDir) => !marked.has(`${alg}:${base(hexDir)}`));
+        const withData = await mapLimit(candidates, 4, (hexDir) =>
+          driver.stat(`${hexDir}/data`).then(
+            (info) => {
+              const digest = `${alg}:${base(hexDir)}`;
+              infoOf.set(digest, info);
+              sweeper?.add(() => sweepBlob(digest));
+              return digest;
+            },
+            () => null,
+          ),
+        );
+        return withData.filter((d): d is string => d !== null);
+      });
+      for (const list of perPrefix) unmarked.push(...list);
+    }
+  } catch (err) {
+    await sweeper?.drain().catch(() => undefined);
+    throw err;
   }
   emit(`\n${marked.size} blobs marked, ${unmarked.length} blobs and ${doomed.length} manifests eligible for deletion`);
   for (const digest of unmarked) emit(`blob eligible for deletion: ${digest}`);
-  const deleted = new Set<string>();
-  if (!opts.dryRun) {
-    const guard = opts.guard;
-    await mapLimit(unmarked, PARALLEL, async (digest) => {
-      const claim = guard ? guard.claim(digest, infoOf.get(digest)!.modTime) : null;
-      if (guard && !claim) return;
-      try {
-        await deleteIfPresent(driver, pathFor({ kind: 'blobDir', digest }));
-        deleted.add(digest);
-        await guard?.afterDelete?.(digest);
-      } finally {
-        claim?.release();
-      }
-    });
-  }
+  await sweeper?.drain();
   let cacheCleared: GCResult['cacheCleared'];
   if (!opts.dryRun && opts.descriptors) {
     for (const digest of deleted) present.delete(digest);
