@@ -46,7 +46,8 @@ export async function garbageCollect(args: string[]): Promise<number> {
   }
   const { config, warnings } = loadConfig({ path, env: process.env });
   for (const w of warnings) console.error(`warning: ${w}`);
-  const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>);
+  // Nothing else runs in this process: the filesystem driver reads synchronously (no thread-pool hops).
+  const driver = await makeDriver(config.storage.driver.name, config.storage.driver.options as Record<string, unknown>, { offline: true });
   // With a redis cache, what is deleted is cleared there too; Redis that cannot be used stops GC before it deletes anything.
   const redis = await openRedisCache(config);
   const summary = /^\n?\d+ blobs marked/;
