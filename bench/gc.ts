@@ -79,7 +79,8 @@ export function gcBench(): Bench {
     name: 'gc',
     rows: [
       { name: 'gc-time', label: `garbage-collect, ${manifests} manifests / ${manifests * 5} blobs`, unit: 's', better: 'lower', target: 0.5 },
-      { name: 'gc-rss', label: 'garbage-collect peak RSS', unit: 'MB', better: 'lower', target: 1 },
+      // The issue sets no memory target: the RSS is reported beside the time.
+      { name: 'gc-rss', label: 'garbage-collect peak RSS', unit: 'MB', better: 'lower', target: 1, info: true },
     ],
     async beforeRound(ctx: Ctx) {
       layout = join(ctx.cacheDir, `gc-layout-${manifests}-v1`);
@@ -103,7 +104,9 @@ export function gcBench(): Bench {
       const [cmd, ...base] = spec.command;
       // Both print every marked blob; the output goes to /dev/null for both.
       const { ms, peakRss } = await runTimed(cmd!, [...base.filter((a) => a !== 'serve'), 'garbage-collect', config], env);
+      // The device trims what rm frees (ext4 `discard`): let that finish before the next round.
       execFileSync('rm', ['-rf', dir]);
+      execFileSync('sync');
       return { values: { 'gc-time': ms / 1000, 'gc-rss': peakRss / 1e6 }, detail: { ms, peakRss } };
     },
   };
