@@ -7,7 +7,15 @@
 // from RGW directly, so both registries would measure RGW itself (ratio 1 by construction).
 // The bucket is removed and RGW's garbage collector run after each measurement: RGW otherwise keeps
 // deleted data for hours, and its memstore OSD holds everything in RAM.
+//
+// Two info rows bound what any registry can reach here (client, registry and RGW share 2 cores):
+//   s3-pull-direct     the same client reading the same object straight from RGW (presigned GET):
+//                      a registry that relays the bytes cannot be faster than this;
+//   s3-skopeo-floor    skopeo copying the image between two local oci: layouts, no registry at all:
+//                      skopeo's own hashing and writing, the floor under s3-skopeo-out.
 
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,7 +24,7 @@ import { promisify } from 'node:util';
 import { storageYaml } from '../test/e2e/storage-yaml.js';
 import { startRgw, type Rgw } from '../test/storage/rgw.js';
 import { makeBigBlob, MiB, type BigBlob } from './data.js';
-import { newAgent, pullBlob, pushBigMonolithic } from './http.js';
+import { newAgent, pullBlob, pushBigMonolithic, request } from './http.js';
 import { startServer, stopServer, type ServerKind } from './servers.js';
 import { ensureImage } from './skopeo.js';
 import type { Bench, Ctx, Measurement } from './types.js';
@@ -54,6 +62,8 @@ export function rgwBench(sizeLabel: string): Bench {
       { name: 's3-pull', label: `${sizeLabel} pull, s3 on Ceph RGW`, unit: 'MB/s', better: 'higher', target: 1.2 },
       { name: 's3-skopeo-in', label: 'skopeo copy oci: -> docker://, s3', unit: 's', better: 'lower', target: 1 / 1.2 },
       { name: 's3-skopeo-out', label: 'skopeo copy docker:// -> oci:, s3', unit: 's', better: 'lower', target: 1 / 1.2 },
+      { name: 's3-pull-direct', label: `${sizeLabel} read straight from RGW (ceiling of pull)`, unit: 'MB/s', better: 'higher', target: 1, info: true },
+      { name: 's3-skopeo-floor', label: 'skopeo copy oci: -> oci:, no registry (floor of out)', unit: 's', better: 'lower', target: 1, info: true },
     ],
     async beforeRound(ctx, round) {
       if (!rgw) ({ rgw, conf } = await benchRgw());
@@ -78,6 +88,15 @@ export function rgwBench(sizeLabel: string): Bench {
         const t3 = performance.now();
         await skopeo(['--src-tls-verify=false', ref, `oci:${join(out, 'oci')}:bench`]);
         const t4 = performance.now();
+        const hex = blob!.digest.slice('sha256:'.length);
+        const key = `docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+        const url = await getSignedUrl(rgw!.client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 600 });
+        const t5 = performance.now();
+        const direct = await request({ agent, method: 'GET', url, discard: true });
+        const t6 = performance.now();
+        if (direct.received !== ctx.sizeBytes) throw new Error(`RGW direct read: ${direct.status}, ${direct.received} bytes`);
+        await skopeo([`oci:${image}:bench`, `oci:${join(out, 'floor')}:bench`]);
+        const t7 = performance.now();
         ctx.extraPeak[kind] = Math.max(ctx.extraPeak[kind], srv.rss.peak);
         return {
           values: {
@@ -85,6 +104,8 @@ export function rgwBench(sizeLabel: string): Bench {
             's3-pull': mbps(ctx.sizeBytes, t2 - t1),
             's3-skopeo-in': (t3 - t2) / 1000,
             's3-skopeo-out': (t4 - t3) / 1000,
+            's3-pull-direct': mbps(ctx.sizeBytes, t6 - t5),
+            's3-skopeo-floor': (t7 - t6) / 1000,
           },
           detail: { bucket, peakRssMB: srv.rss.peak / 1e6, imageMB: (5 * ctx.skopeoLayerMB * MiB) / 1e6 },
         };
