@@ -16,8 +16,8 @@ import { rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { isValidSegment, PathNotFoundError, type FileInfo } from './driver.js';
-import { errCode, FilesystemDriver, isENOENT } from './filesystem.js';
+import { PathNotFoundError, type FileInfo } from './driver.js';
+import { childPaths, errCode, FilesystemDriver, isENOENT, listFailure } from './filesystem.js';
 
 const NAME = 'filesystem';
 /** Synchronous work between two turns of the event loop. */
@@ -78,15 +78,9 @@ export class OfflineFilesystemDriver extends FilesystemDriver {
     try {
       names = readdirSync(full);
     } catch (err) {
-      if (path === '/' && errCode(err) === 'ENOENT') return [];
-      if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
-      throw err;
+      return listFailure(path, err);
     }
-    const prefix = path === '/' ? '' : path;
-    return names
-      .filter(isValidSegment)
-      .sort()
-      .map((n) => `${prefix}/${n}`);
+    return childPaths(path, names);
   }
 
   override async delete(path: string): Promise<void> {

@@ -40,6 +40,22 @@ export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** The driver paths of `path`'s children named on disk; hidden entries (temp files, doomed trees) are left out. */
+export function childPaths(path: string, names: string[]): string[] {
+  const prefix = path === '/' ? '' : path;
+  return names
+    .filter(isValidSegment)
+    .sort()
+    .map((n) => `${prefix}/${n}`);
+}
+
+/** A failed readdir of `path`: the root not yet created lists as empty; a missing directory is PathNotFound. */
+export function listFailure(path: string, err: unknown): never[] {
+  if (path === '/' && errCode(err) === 'ENOENT') return [];
+  if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
+  throw err;
+}
+
 /** A sibling name no valid path can spell (see `isValidSegment`). */
 function hiddenSibling(full: string, purpose: string): string {
   return `${full}~${purpose}~${randomBytes(6).toString('hex')}`;
@@ -205,15 +221,9 @@ export class FilesystemDriver implements StorageDriver {
     try {
       names = await fsp.readdir(full);
     } catch (err) {
-      if (path === '/' && errCode(err) === 'ENOENT') return [];
-      if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
-      throw err;
+      return listFailure(path, err);
     }
-    const prefix = path === '/' ? '' : path;
-    return names
-      .filter(isValidSegment)
-      .sort()
-      .map((n) => `${prefix}/${n}`);
+    return childPaths(path, names);
   }
 
   async move(source: string, dest: string): Promise<void> {

@@ -2,15 +2,13 @@
 // copies of one data directory: both must leave exactly the same files.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Registry } from '../../src/registry/registry.js';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
+import { imageWriter, sha } from '../gc/image-writer.js';
 import { ROOT, requireTools, run, tempDir } from './harness.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Every file under `dir` with its content hash: what a user's disk holds. */
 function snapshot(dir: string): Map<string, string> {
@@ -35,23 +33,7 @@ function configFor(dir: string): string {
 /** A layout written by Wharf: shared layers, a deleted manifest, a moved tag, orphan uploads. */
 async function buildLayout(dir: string): Promise<void> {
   const registry = new Registry(new FilesystemDriver({ rootdirectory: dir }), { deleteEnabled: true });
-  const blob = async (name: string, data: Buffer = randomBytes(2048)) => {
-    const upload = await registry.uploads.start(name);
-    await registry.uploads.finish(name, upload.id, sha(data), [data]);
-    return { digest: sha(data), size: data.length };
-  };
-  const image = async (name: string, tag: string, layers: { digest: string; size: number }[]) => {
-    const config = await blob(name, Buffer.from(`{"architecture":"amd64","os":"linux","id":"${randomBytes(6).toString('hex')}"}`));
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
-      }),
-    );
-    return (await registry.manifests.put(name, tag, body, OCI_MANIFEST)).digest;
-  };
+  const { blob, image } = imageWriter(registry, 2048);
   const base = await blob('team/app');
   await registry.blobs.mount('team/api', 'team/app', base.digest);
   await image('team/app', 'v1', [base, await blob('team/app')]);
@@ -59,7 +41,7 @@ async function buildLayout(dir: string): Promise<void> {
   await image('team/app', 'v2', [base, await blob('team/app')]); // v2 moves: the old one is untagged
   await image('team/api', 'stable', [base, await blob('team/api')]);
   const doomed = await image('team/api', 'old', [await blob('team/api')]);
-  await registry.manifests.delete('team/api', doomed);
+  await registry.manifests.delete('team/api', doomed.digest);
   await blob('lonely'); // a blob no manifest references
 }
 

@@ -1,39 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { markAndSweep } from '../../src/gc/mark-sweep.js';
 import { Registry } from '../../src/registry/registry.js';
 import { InMemoryDriver } from '../../src/storage/inmemory.js';
 import { pathFor } from '../../src/storage/paths.js';
+import { imageWriter, OCI_INDEX, OCI_MANIFEST } from './image-writer.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function fixture() {
   const driver = new InMemoryDriver();
   const registry = new Registry(driver, { deleteEnabled: true, cache: { descriptors: false, descriptorEntries: 0, manifestBytes: 0 } });
-  const blob = async (name: string, content: Buffer | string = randomBytes(64)) => {
-    const data = Buffer.from(content);
-    const upload = await registry.uploads.start(name);
-    await registry.uploads.finish(name, upload.id, sha(data), [data]);
-    return { digest: sha(data), size: data.length };
-  };
-  const image = async (name: string, ref: string, layers?: { digest: string; size: number }[], extra: Record<string, unknown> = {}) => {
-    const config = await blob(name, `{"architecture":"amd64","os":"linux","n":"${randomBytes(4).toString('hex')}"}`);
-    const ls = layers ?? [await blob(name)];
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: ls.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l })),
-        ...extra,
-      }),
-    );
-    const { digest } = await registry.manifests.put(name, ref, body, OCI_MANIFEST);
-    return { digest, size: body.length, config: config.digest, layers: ls.map((l) => l.digest) };
-  };
+  const { blob, image } = imageWriter(registry, 64);
   const exists = (digest: string) =>
     driver.stat(pathFor({ kind: 'blobData', digest })).then(
       () => true,

@@ -3,7 +3,6 @@
 // driver the server uses does: same files and directories left, same lines, same result.
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -12,10 +11,8 @@ import { Registry } from '../../src/registry/registry.js';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
 import { OfflineFilesystemDriver } from '../../src/storage/filesystem-offline.js';
 import { pathFor } from '../../src/storage/paths.js';
+import { imageWriter, OCI_INDEX, OCI_MANIFEST, sha } from './image-writer.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Every file (with a hash of its content) and every directory below `dir`. */
 function snapshot(dir: string): string[] {
@@ -37,25 +34,7 @@ function snapshot(dir: string): string[] {
 async function buildLayout(dir: string): Promise<void> {
   const driver = new FilesystemDriver({ rootdirectory: dir });
   const registry = new Registry(driver, { deleteEnabled: true });
-  const blob = async (name: string, data: Buffer = randomBytes(512)) => {
-    const upload = await registry.uploads.start(name);
-    await registry.uploads.finish(name, upload.id, sha(data), [data]);
-    return { digest: sha(data), size: data.length };
-  };
-  const image = async (name: string, tag: string, layers: { digest: string; size: number }[], extra: Record<string, unknown> = {}) => {
-    const config = await blob(name, Buffer.from(`{"architecture":"amd64","os":"linux","id":"${randomBytes(6).toString('hex')}"}`));
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
-        ...extra,
-      }),
-    );
-    const { digest } = await registry.manifests.put(name, tag, body, OCI_MANIFEST);
-    return { digest, size: body.length };
-  };
+  const { blob, image } = imageWriter(registry, 512);
   const base = await blob('team/app');
   await registry.blobs.mount('team/api', 'team/app', base.digest);
   await image('team/app', 'v1', [base, await blob('team/app')]);
@@ -72,7 +51,7 @@ async function buildLayout(dir: string): Promise<void> {
   await registry.tags.untag('multi/app', 'tmp-amd');
   await registry.tags.untag('multi/app', 'tmp-arm');
   const index = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [amd, arm].map((m) => ({ mediaType: OCI_MANIFEST, ...m })) }),
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [amd, arm].map((m) => ({ mediaType: OCI_MANIFEST, digest: m.digest, size: m.size })) }),
   );
   const { digest: indexDigest } = await registry.manifests.put('multi/app', 'latest', index, OCI_INDEX);
   await image('multi/app', 'sig', [await blob('multi/app')], { subject: { mediaType: OCI_INDEX, digest: indexDigest, size: index.length } });

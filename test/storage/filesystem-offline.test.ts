@@ -1,40 +1,15 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DRIVERS } from '../../src/storage/drivers.js';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
 import { OfflineFilesystemDriver } from '../../src/storage/filesystem-offline.js';
 import { PathNotFoundError } from '../../src/storage/driver.js';
-import { runDriverConformance } from './driver-conformance.js';
+import { onDisk, runFilesystemConformance } from './filesystem-conformance.js';
 
-async function onDisk(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { recursive: true })).map(String).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
-runDriverConformance(
-  'filesystem (offline)',
-  async () => {
-    const base = await mkdtemp(join(tmpdir(), 'wharf-fs-offline-'));
-    const root = join(base, 'root');
-    const driver = new OfflineFilesystemDriver({ rootdirectory: root });
-    return {
-      driver,
-      cleanup: async () => {
-        const left = await onDisk(root);
-        await rm(base, { recursive: true, force: true });
-        assert.deepEqual(left, [], 'the offline filesystem driver left entries on disk');
-      },
-    };
-  },
-  { largeFileBytes: 16 * 1024 * 1024 },
-);
+runFilesystemConformance('filesystem (offline)', (root) => new OfflineFilesystemDriver({ rootdirectory: root }), 16 * 1024 * 1024);
 
 describe('offline filesystem driver specifics', () => {
   let base: string;

@@ -1,42 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
 import { PathNotFoundError } from '../../src/storage/driver.js';
-import { runDriverConformance } from './driver-conformance.js';
+import { onDisk, runFilesystemConformance } from './filesystem-conformance.js';
 
-/** Every entry below `dir` as seen on disk, hidden ones included; [] if `dir` does not exist. */
-async function onDisk(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { recursive: true })).map(String).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
-runDriverConformance(
-  'filesystem',
-  async () => {
-    const base = await mkdtemp(join(tmpdir(), 'wharf-fs-'));
-    const root = join(base, 'root');
-    // The root directory does not exist yet: the driver must cope until the first write.
-    const driver = new FilesystemDriver({ rootdirectory: root });
-    return {
-      driver,
-      cleanup: async () => {
-        // Stricter than list('/'): nothing at all on disk, not even hidden temp or doomed trees.
-        const left = await onDisk(root);
-        await rm(base, { recursive: true, force: true });
-        assert.deepEqual(left, [], 'the filesystem driver left entries on disk');
-      },
-    };
-  },
-  { largeFileBytes: 64 * 1024 * 1024 },
-);
+runFilesystemConformance('filesystem', (root) => new FilesystemDriver({ rootdirectory: root }), 64 * 1024 * 1024);
 
 describe('filesystem driver specifics', () => {
   let base: string;
