@@ -54,6 +54,8 @@ class InstrumentedDriver implements StorageDriver {
       get size() {
         return w.size;
       },
+      // Kept: without it a caller copies every chunk it would otherwise hand over as is.
+      releasesChunks: w.releasesChunks,
       write: (chunk) => w.write(chunk),
       close: () => w.close(),
       commit: () => timed('Commit', () => w.commit()),

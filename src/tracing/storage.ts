@@ -137,6 +137,10 @@ class TracedWriter implements FileWriter {
     return this.w.size;
   }
 
+  get releasesChunks(): boolean | undefined {
+    return this.w.releasesChunks;
+  }
+
   write(chunk: Buffer): Promise<void> {
     return this.w.write(chunk).catch((err: unknown) => {
       failed(this.span, err);
