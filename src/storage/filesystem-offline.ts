@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { PathNotFoundError, type FileInfo } from './driver.js';
-import { childPaths, errCode, FilesystemDriver, isENOENT, listFailure } from './filesystem.js';
+import { childPaths, errCode, FilesystemDriver, isENOENT, listFailure, sweepLeftovers } from './filesystem.js';
 
 const NAME = 'filesystem';
 /** Synchronous work between two turns of the event loop. */
@@ -80,6 +80,7 @@ export class OfflineFilesystemDriver extends FilesystemDriver {
     } catch (err) {
       return listFailure(path, err);
     }
+    sweepLeftovers(full, names);
     return childPaths(path, names);
   }
 

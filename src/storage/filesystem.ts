@@ -56,6 +56,33 @@ export function listFailure(path: string, err: unknown): never[] {
   throw err;
 }
 
+/**
+ * Debris a crash leaves: a putContent's temp file (`name~tmp~hex`) or a tree a delete had hidden
+ * but not yet removed (`name~deleting~hex`). Neither is ever listed; without this, they would
+ * hold their disk space forever.
+ */
+const LEFTOVER = /~(tmp|deleting)~[0-9a-f]{12}$/;
+/** A temp file younger than this may belong to a putContent in progress. */
+const TEMP_FILE_MAX_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Remove, in the background, the debris among `names` (the entries of directory `dir`): doomed
+ * trees at once (nobody can reach them), temp files once they are an hour old. Listings call it,
+ * so a garbage collection, which lists every directory of the layout, clears a crash's leftovers.
+ */
+export function sweepLeftovers(dir: string, names: string[]): void {
+  for (const name of names) {
+    const kind = LEFTOVER.exec(name)?.[1];
+    if (!kind) continue;
+    const full = join(dir, name);
+    const removal =
+      kind === 'deleting'
+        ? fsp.rm(full, { recursive: true, force: true })
+        : fsp.lstat(full).then((st) => (Date.now() - st.mtimeMs > TEMP_FILE_MAX_AGE_MS ? fsp.rm(full, { force: true }) : undefined));
+    removal.catch(() => undefined); // a later listing tries again
+  }
+}
+
 /** A sibling name no valid path can spell (see `isValidSegment`). */
 function hiddenSibling(full: string, purpose: string): string {
   return `${full}~${purpose}~${randomBytes(6).toString('hex')}`;
@@ -223,6 +250,7 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       return listFailure(path, err);
     }
+    sweepLeftovers(full, names);
     return childPaths(path, names);
   }
 
