@@ -54,8 +54,10 @@ export class ProxiedBlobs {
         if (this.downloads.get(key) === started) this.downloads.delete(key);
       });
     }
-    // A HEAD or a range waits for the whole blob and is answered from storage, like a client too late for the stream.
-    const joined = ctx.req.method === 'GET' && ctx.req.headers.range === undefined ? download.join(ctx.res) : null;
+    // A GET joins the stream while it has not begun; a range then gets the whole blob with 200, as from
+    // Distribution's proxy (a server may ignore Range), rather than nothing until the download is done.
+    // A HEAD, or a client too late for the stream, waits for the blob and is answered from storage.
+    const joined = ctx.req.method === 'GET' ? download.join(ctx.res) : null;
     if (!joined) {
       await download.wait();
       return getBlob(ctx);

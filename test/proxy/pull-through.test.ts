@@ -71,6 +71,21 @@ describe('pull-through cache', { timeout: 120_000 }, () => {
     for (const d of layersOf(v1)) assert.equal((await blob(cache, 'team/app', d)).status, 200);
   });
 
+  test('a range of an uncached blob streams the whole blob at once (200); once cached, a range is a 206 of just those bytes', async () => {
+    const img = await pushImage(origin, 'team/range', 'r1');
+    const full = (await blob(origin, 'team/range', img.layerDigest)).body;
+    const ranged = (server: { port: number }) => request(server, 'GET', `/v2/team/range/blobs/${img.layerDigest}`, { headers: { Range: 'bytes=10-20' } });
+    const first = await ranged(cache);
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(first.body, full, 'the whole blob, as Distribution\'s proxy sends it');
+    assert.equal(first.headers['docker-content-digest'], img.layerDigest);
+    await eventually(async () => (await ranged(cache)).status === 206, 10_000, 'the blob is cached');
+    const second = await ranged(cache);
+    assert.equal(second.headers['content-range'], `bytes 10-20/${full.length}`);
+    assert.deepEqual(second.body, full.subarray(10, 21));
+    assert.equal(seen((r) => r.method === 'GET' && r.url.includes(img.layerDigest)), 1, 'one upstream GET');
+  });
+
   test('HEAD of an uncached blob asks the upstream and stores nothing; unknown content is 404', async () => {
     const img = await pushImage(origin, 'team/head', 'h1');
     const head = await blob(cache, 'team/head', img.layerDigest, 'HEAD');
