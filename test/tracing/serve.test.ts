@@ -195,10 +195,12 @@ describe('tracing: wharf serve exporting to an OTLP/HTTP receiver', () => {
     requireTools('skopeo');
     const dest = tempDir('tracing-skopeo');
     await skopeoCopy(`docker://${wharf.host}/${repo}:1.0`, `oci:${dest}:1.0`, ['--src-tls-verify=false']);
-    const spans = await receiver.waitFor('the spans of skopeo pulling the layer', (all) =>
-      all.some((s) => s.kind === SERVER && /containers|skopeo/i.test(String(s.attributes['user_agent.original'])) && s.attributes['wharf.digest'] === image.layerDigest),
+    // skopeo fetches the config and the layer at once: their spans may come in different batches.
+    const bySkopeo = (s: ReceivedSpan) => s.kind === SERVER && /containers|skopeo/i.test(String(s.attributes['user_agent.original']));
+    const spans = await receiver.waitFor('the spans of skopeo pulling the config and the layer', (all) =>
+      [image.layerDigest, image.configDigest].every((d) => all.some((s) => bySkopeo(s) && s.attributes['wharf.digest'] === d)),
     );
-    const skopeo = spans.filter((s) => s.kind === SERVER && /containers|skopeo/i.test(String(s.attributes['user_agent.original'])));
+    const skopeo = spans.filter(bySkopeo);
     assert.ok(skopeo.some((s) => s.name === 'GET /v2/{name}/manifests/{reference}' && s.attributes['http.response.status_code'] === 200));
     assert.ok(skopeo.some((s) => s.name === 'GET /v2/{name}/blobs/{digest}' && s.attributes['wharf.digest'] === image.configDigest));
     const layerGet = skopeo.find((s) => s.attributes['wharf.digest'] === image.layerDigest) as ReceivedSpan;
