@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { PathNotFoundError, type FileInfo } from './driver.js';
-import { childPaths, errCode, FilesystemDriver, isENOENT, listFailure, sweepLeftovers } from './filesystem.js';
+import { childPaths, errCode, FilesystemDriver, fileInfo, isENOENT, listFailure, missingStat, readFailure, statFailure, sweepLeftovers } from './filesystem.js';
 
 const NAME = 'filesystem';
 /** Synchronous work between two turns of the event loop. */
@@ -48,8 +48,7 @@ export class OfflineFilesystemDriver extends FilesystemDriver {
     try {
       return readFileSync(full);
     } catch (err) {
-      if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
-      throw err;
+      return readFailure(path, err);
     }
   }
 
@@ -58,17 +57,11 @@ export class OfflineFilesystemDriver extends FilesystemDriver {
     const full = this.full(path, true);
     let st;
     try {
-      st = statSync(full, { throwIfNoEntry: false });
+      st = statSync(full, { throwIfNoEntry: false }); // a missing entry is common here: no exception for it
     } catch (err) {
-      if (!isENOENT(err)) throw err; // ENOTDIR: a file where a directory was expected
+      return statFailure(path, err);
     }
-    if (!st) {
-      // The root always exists, even before the first write creates its directory.
-      if (path === '/') return { path, size: 0, modTime: new Date(), isDir: true };
-      throw new PathNotFoundError(NAME, path);
-    }
-    const isDir = st.isDirectory();
-    return { path, size: isDir ? 0 : st.size, modTime: st.mtime, isDir };
+    return st ? fileInfo(path, st) : missingStat(path);
   }
 
   override async list(path: string): Promise<string[]> {

@@ -7,7 +7,7 @@
  * Temp files and trees being deleted carry a '~' in their name: no valid path can name them,
  * and `list`/`walk` hide every entry whose name is not a valid path segment.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -53,6 +53,29 @@ export function childPaths(path: string, names: string[]): string[] {
 export function listFailure(path: string, err: unknown): never[] {
   if (path === '/' && errCode(err) === 'ENOENT') return [];
   if (isENOENT(err)) throw new PathNotFoundError(NAME, path);
+  throw err;
+}
+
+/** A failed open or read of the file at `path`: nothing there, or a directory, is PathNotFound. */
+export function readFailure(path: string, err: unknown): never {
+  if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
+  throw err;
+}
+
+export function fileInfo(path: string, st: Stats): FileInfo {
+  const isDir = st.isDirectory();
+  return { path, size: isDir ? 0 : st.size, modTime: st.mtime, isDir };
+}
+
+/** Nothing at `path`: the root always exists (even before the first write creates its directory); anything else is PathNotFound. */
+export function missingStat(path: string): FileInfo {
+  if (path === '/') return { path, size: 0, modTime: new Date(), isDir: true };
+  throw new PathNotFoundError(NAME, path);
+}
+
+/** A failed stat of `path` (ENOTDIR too: a file where a directory was expected). */
+export function statFailure(path: string, err: unknown): FileInfo {
+  if (isENOENT(err)) return missingStat(path);
   throw err;
 }
 
@@ -107,8 +130,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       return await fsp.readFile(full);
     } catch (err) {
-      if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
-      throw err;
+      return readFailure(path, err);
     }
   }
 
@@ -135,8 +157,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       handle = await fsp.open(full, 'r');
     } catch (err) {
-      if (isENOENT(err) || errCode(err) === 'EISDIR') throw new PathNotFoundError(NAME, path);
-      throw err;
+      readFailure(path, err);
     }
     try {
       const st = await handle.stat();
@@ -230,15 +251,9 @@ export class FilesystemDriver implements StorageDriver {
   async stat(path: string): Promise<FileInfo> {
     const full = this.full(path, true);
     try {
-      const st = await fsp.stat(full);
-      return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+      return fileInfo(path, await fsp.stat(full));
     } catch (err) {
-      if (isENOENT(err)) {
-        // The root always exists, even before the first write creates its directory.
-        if (path === '/') return { path, size: 0, modTime: new Date(), isDir: true };
-        throw new PathNotFoundError(NAME, path);
-      }
-      throw err;
+      return statFailure(path, err);
     }
   }
 
